@@ -1,0 +1,9 @@
+module github.com/goray/ray
+
+go 1.26.0
+
+require (
+	github.com/fxamacker/cbor/v2 v2.10.0 // indirect
+	github.com/x448/float16 v0.8.4 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
