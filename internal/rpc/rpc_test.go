@@ -1,0 +1,157 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+const methodEcho, methodFail, methodNote = 1, 2, 3
+
+type echo struct {
+	mu    sync.Mutex
+	notes []string
+}
+
+func (e *echo) Handle(c *Conn, kind, method byte, id uint64, p []byte) {
+	switch method {
+	case methodEcho:
+		c.Reply(id, append([]byte(nil), p...))
+	case methodFail:
+		c.ReplyError(id, fmt.Errorf("no: %s", p))
+	case methodNote:
+		e.mu.Lock()
+		e.notes = append(e.notes, string(p))
+		e.mu.Unlock()
+	}
+}
+
+func serve(t testing.TB, addr, token string) (*Listener, *echo) {
+	ln, err := Listen(addr, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &echo{}
+	go ln.Serve(func(*Conn) Handler { return e })
+	t.Cleanup(func() { ln.Close() })
+	return ln, e
+}
+
+func TestCallOneWayAndErrors(t *testing.T) {
+	for _, addr := range []string{"unix:" + filepath.Join(t.TempDir(), "s.sock"), "tcp:127.0.0.1:0"} {
+		ln, e := serve(t, addr, "secret")
+		ctx := context.Background()
+		c, err := Dial(ctx, ln.Addr(), "secret", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Call(ctx, methodEcho, []byte("hello"))
+		if err != nil || string(got) != "hello" {
+			t.Fatalf("%s: echo = %q, %v", addr, got, err)
+		}
+		_, err = c.Call(ctx, methodFail, []byte("x"))
+		var re *RemoteError
+		if !errors.As(err, &re) || re.Msg != "no: x" {
+			t.Fatalf("%s: want RemoteError, got %v", addr, err)
+		}
+		for i := range 100 {
+			if err := c.Send(methodNote, []byte(fmt.Sprint(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A call after the notes is answered after they were handled: order.
+		if _, err := c.Call(ctx, methodEcho, nil); err != nil {
+			t.Fatal(err)
+		}
+		e.mu.Lock()
+		if len(e.notes) != 100 || e.notes[99] != "99" || e.notes[0] != "0" {
+			t.Fatalf("notes out of order or lost: %d", len(e.notes))
+		}
+		e.mu.Unlock()
+		c.Close()
+		if _, err := c.Call(ctx, methodEcho, nil); !errors.Is(err, ErrClosed) {
+			t.Fatalf("call after close: %v", err)
+		}
+	}
+}
+
+func TestAuthRejected(t *testing.T) {
+	ln, _ := serve(t, "tcp:127.0.0.1:0", "right")
+	for _, tok := range []string{"wrong", ""} {
+		_, err := Dial(context.Background(), ln.Addr(), tok, nil)
+		if !errors.Is(err, ErrAuthFailed) {
+			t.Fatalf("token %q: want ErrAuthFailed, got %v", tok, err)
+		}
+	}
+	if ln.AuthFailures.Load() != 2 {
+		t.Fatalf("auth failures = %d", ln.AuthFailures.Load())
+	}
+}
+
+func TestConcurrentCalls(t *testing.T) {
+	ln, _ := serve(t, "unix:"+filepath.Join(t.TempDir(), "s.sock"), "t")
+	c, err := Dial(context.Background(), ln.Addr(), "t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				want := fmt.Sprintf("%d-%d", g, i)
+				got, err := c.Call(context.Background(), methodEcho, []byte(want))
+				if err != nil || string(got) != want {
+					t.Errorf("got %q, %v want %q", got, err, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestCallHonorsContext(t *testing.T) {
+	ln, err := Listen("tcp:127.0.0.1:0", "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// A handler that never replies.
+	go ln.Serve(func(*Conn) Handler { return HandlerFunc(func(*Conn, byte, byte, uint64, []byte) {}) })
+	c, err := Dial(context.Background(), ln.Addr(), "t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := c.Call(ctx, methodEcho, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("want deadline exceeded, got %v", err)
+	}
+}
+
+func TestBadAddress(t *testing.T) {
+	if _, err := Dial(context.Background(), "nonsense", "", nil); !errors.Is(err, ErrBadAddress) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func BenchmarkCallUnix(b *testing.B) {
+	ln, _ := serve(b, "unix:"+filepath.Join(b.TempDir(), "s.sock"), "t")
+	c, err := Dial(context.Background(), ln.Addr(), "t", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := make([]byte, 64)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := c.Call(ctx, methodEcho, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
