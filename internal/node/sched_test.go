@@ -11,11 +11,11 @@ import (
 
 // schedHarness drives a Scheduler with readable worker names.
 type schedHarness struct {
-	t     *testing.T
-	s     *Scheduler
-	names map[ids.WorkerID]string
+	t      *testing.T
+	s      *Scheduler
+	names  map[ids.WorkerID]string
 	byName map[string]ids.WorkerID
-	now   time.Time
+	now    time.Time
 }
 
 func newHarness(t *testing.T, total map[string]float64) *schedHarness {

@@ -25,7 +25,7 @@ func sampleSpec() *TaskSpec {
 			{Data: []byte{0xC0, 0x03}},
 			{Ref: &ObjRef{ID: ids.ReturnID(g.Next(), 0), Owner: Address{Addr: "unix:/x"}}},
 		},
-		Resources: map[string]float64{"CPU": 1, "alice": 0.5},
+		Resources:  map[string]float64{"CPU": 1, "alice": 0.5},
 		MaxRetries: 3, Owner: Address{WorkerID: ids.NewWorkerID(), Addr: "unix:/tmp/w.sock"},
 	}
 }

@@ -16,9 +16,9 @@ import (
 
 // Standard resource names, as in Ray.
 const (
-	CPU    = "CPU"
-	GPU    = "GPU"
-	Memory = "memory"
+	CPU               = "CPU"
+	GPU               = "GPU"
+	Memory            = "memory"
 	ObjectStoreMemory = "object_store_memory"
 )
 

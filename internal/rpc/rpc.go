@@ -28,7 +28,7 @@ const (
 	headerSize = 14
 	// MaxFrame bounds one frame's payload. Values above the inline limit go
 	// through the object store, so frames stay far below this.
-	MaxFrame = 256 << 20
+	MaxFrame      = 256 << 20
 	helloMagic    = "GORAY\x00"
 	helloVersion  = 1
 	maxTokenBytes = 1024
