@@ -381,3 +381,13 @@ func (s *Scheduler) dispatch(now time.Time) []Action {
 	}
 	return acts
 }
+
+// Readd puts back a worker that refused to be reaped (it still owns
+// objects that borrowers need).
+func (s *Scheduler) Readd(id ids.WorkerID, now time.Time) []Action {
+	if _, ok := s.workers[id]; ok {
+		return nil
+	}
+	s.workers[id] = &schedWorker{id: id, phase: phaseIdle, idleSince: now}
+	return s.dispatch(now)
+}

@@ -191,6 +191,7 @@ type RegisterWorker struct {
 	Addr         string
 	RegistryHash string
 	Platform     string // GOOS/GOARCH
+	IsDriver     bool
 }
 
 // RegisterWorkerReply tells a worker about its node and job.
@@ -314,7 +315,8 @@ type ActorSpec struct {
 	// HoldResources: keep the creation resources for the actor's life (the
 	// user set them); otherwise the actor holds none once created (Ray's
 	// default of 1 CPU to schedule, 0 to run).
-	HoldResources bool
+	HoldResources  bool
+	MaxTaskRetries int
 }
 
 // ActorInfo is the GCS's view of an actor.

@@ -1,0 +1,3 @@
+package ray
+
+//go:generate go run ./internal/cmd/genwrappers wrappers_gen.go

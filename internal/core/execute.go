@@ -1,0 +1,311 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"reflect"
+	"runtime/debug"
+	"sync"
+
+	"github.com/goray/ray/internal/ids"
+	"github.com/goray/ray/internal/proto"
+	"github.com/goray/ray/internal/rpc"
+)
+
+// TaskContext is what a running task knows about itself (ray's runtime
+// context).
+type TaskContext struct {
+	JobID    ids.JobID
+	NodeID   ids.NodeID
+	WorkerID ids.WorkerID
+	TaskID   ids.TaskID
+	ActorID  ids.ActorID
+	Attempt  int
+	Func     string
+}
+
+type taskCtxKey struct{}
+
+// TaskContextFrom returns the task context stored in ctx, if any.
+func TaskContextFrom(ctx context.Context) (*TaskContext, bool) {
+	tc, ok := ctx.Value(taskCtxKey{}).(*TaskContext)
+	return tc, ok
+}
+
+// executor runs tasks pushed to this worker and hosts its actor, if any.
+type executor struct {
+	rt      *Runtime
+	mu      sync.Mutex
+	running map[ids.TaskID]context.CancelFunc
+	actor   *hostedActor
+}
+
+type hostedActor struct {
+	id   ids.ActorID
+	inst any
+	// sequential calls go through one FIFO worked by one goroutine.
+	mu    sync.Mutex
+	calls []func()
+	wake  chan struct{}
+	sem   chan struct{} // MaxConcurrency > 1
+}
+
+func (e *executor) init(rt *Runtime) {
+	e.rt = rt
+	e.running = make(map[ids.TaskID]context.CancelFunc)
+}
+
+func (e *executor) busy() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.running) > 0 || e.actor != nil
+}
+
+func (e *executor) push(c *rpc.Conn, reqID uint64, spec *proto.TaskSpec) {
+	switch {
+	case spec.ActorCreation:
+		go e.createActor(c, reqID, spec)
+	case !spec.ActorID.IsZero():
+		e.actorCall(c, reqID, spec)
+	default:
+		go func() {
+			reply := e.run(spec, func(ctx context.Context, args []Arg) (any, error) {
+				f, ok := e.rt.reg.Func(spec.Func)
+				if !ok {
+					return nil, fmt.Errorf("%w: %s is not registered in this binary", ErrUnknownFunction, spec.Func)
+				}
+				return f.Invoke(ctx, args)
+			})
+			c.Reply(reqID, proto.MustMarshal(reply))
+		}()
+	}
+}
+
+func (e *executor) cancel(id ids.TaskID, force bool) {
+	e.mu.Lock()
+	cancel, ok := e.running[id]
+	e.mu.Unlock()
+	if !ok {
+		return
+	}
+	if force {
+		// Ray's force=True kills the worker process; the owner sees the
+		// connection drop and reports ErrTaskCancelled.
+		fmt.Fprintf(os.Stderr, "goray: task %s force-cancelled; worker exiting\n", id)
+		os.Exit(1)
+	}
+	cancel()
+}
+
+type invokeFunc func(ctx context.Context, args []Arg) (any, error)
+
+// run executes one task or actor call and builds its reply.
+func (e *executor) run(spec *proto.TaskSpec, invoke invokeFunc) *proto.TaskReply {
+	rt := e.rt
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.mu.Lock()
+	e.running[spec.TaskID] = cancel
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.running, spec.TaskID)
+		e.mu.Unlock()
+	}()
+	ctx = context.WithValue(ctx, taskCtxKey{}, &TaskContext{
+		JobID: spec.JobID, NodeID: rt.nodeID, WorkerID: rt.self.WorkerID, TaskID: spec.TaskID,
+		ActorID: spec.ActorID, Attempt: spec.Attempt, Func: spec.Func,
+	})
+	reply := &proto.TaskReply{WorkerPID: os.Getpid()}
+	args := make([]Arg, len(spec.Args))
+	for i, a := range spec.Args {
+		if a.Ref == nil {
+			args[i] = Arg{Data: a.Data}
+			continue
+		}
+		o, err := rt.wait(ctx, *a.Ref, false)
+		if err != nil {
+			reply.Err = e.errInfo(spec, proto.ErrKindSystem, fmt.Errorf("resolving argument %d: %w", i+1, err))
+			return reply
+		}
+		if o.err != nil {
+			reply.Err = o.err // a failed dependency fails this task the same way
+			return reply
+		}
+		arg, err := rt.argOf(a.Ref.ID, o)
+		if err != nil {
+			reply.Err = e.errInfo(spec, proto.ErrKindObjectLost, err)
+			return reply
+		}
+		args[i] = arg
+	}
+	result, err, panicked, stack := callSafely(ctx, invoke, args)
+	if err != nil {
+		kind := proto.ErrKindApp
+		if panicked {
+			kind = proto.ErrKindPanic
+		}
+		reply.Err = e.errInfo(spec, kind, err)
+		reply.Err.Stack = stack
+		return reply
+	}
+	values := []any{result}
+	if spec.ReturnsAsSlice {
+		rv := reflect.ValueOf(result)
+		if rv.Kind() != reflect.Slice || rv.Len() != spec.NumReturns {
+			n := -1
+			if rv.Kind() == reflect.Slice {
+				n = rv.Len()
+			}
+			reply.Err = e.errInfo(spec, proto.ErrKindSystem, fmt.Errorf("%w: NumReturns(%d) but the function returned %d values", ErrInvalidArgument, spec.NumReturns, n))
+			return reply
+		}
+		values = make([]any, rv.Len())
+		for i := range values {
+			values[i] = rv.Index(i).Interface()
+		}
+	} else if spec.NumReturns == 0 {
+		values = nil
+	}
+	for i, v := range values {
+		id := ids.ReturnID(spec.TaskID, i)
+		contained := collectRefs(v)
+		if len(contained) > 0 {
+			if err := rt.holdContained(ctx, contained, spec.Owner.WorkerID); err != nil {
+				reply.Err = e.errInfo(spec, proto.ErrKindSystem, err)
+				return reply
+			}
+		}
+		o, err := rt.encodeValue(ctx, id, v)
+		if err != nil {
+			kind := proto.ErrKindSystem
+			if isFull(err) {
+				kind = proto.ErrKindStoreFull
+			}
+			reply.Err = e.errInfo(spec, kind, fmt.Errorf("result %d: %w", i, err))
+			return reply
+		}
+		reply.Returns = append(reply.Returns, proto.ReturnObj{ID: id, Data: o.data, InStore: o.inStore, Size: o.size, NodeID: o.node, Contained: contained})
+	}
+	return reply
+}
+
+func isFull(err error) bool {
+	for e := err; e != nil; {
+		if e == ErrObjectStoreFull {
+			return true
+		}
+		u, ok := e.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		e = u.Unwrap()
+	}
+	return false
+}
+
+func (e *executor) errInfo(spec *proto.TaskSpec, kind uint8, err error) *proto.ErrorInfo {
+	info := infoFromError(kind, spec.Func, err)
+	info.PID = os.Getpid()
+	info.NodeID = e.rt.nodeID
+	return info
+}
+
+// callSafely calls invoke, turning a panic into an error with its stack.
+func callSafely(ctx context.Context, invoke invokeFunc, args []Arg) (result any, err error, panicked bool, stack string) {
+	defer func() {
+		if r := recover(); r != nil {
+			panicked = true
+			stack = string(debug.Stack())
+			if re, ok := r.(error); ok {
+				err = re
+			} else {
+				err = fmt.Errorf("%v", r)
+			}
+		}
+	}()
+	result, err = invoke(ctx, args)
+	return result, err, false, ""
+}
+
+func (e *executor) createActor(c *rpc.Conn, reqID uint64, spec *proto.TaskSpec) {
+	var inst any
+	reply := e.run(spec, func(ctx context.Context, args []Arg) (any, error) {
+		at, ok := e.rt.reg.Actor(spec.Func)
+		if !ok {
+			return nil, fmt.Errorf("%w: actor type %s is not registered in this binary", ErrUnknownFunction, spec.Func)
+		}
+		v, err := at.New(ctx, args)
+		inst = v
+		return nil, err
+	})
+	reply.Returns = nil
+	if reply.Err == nil {
+		a := &hostedActor{id: spec.ActorID, inst: inst, wake: make(chan struct{}, 1)}
+		if spec.MaxConcurrency > 1 {
+			a.sem = make(chan struct{}, spec.MaxConcurrency)
+		} else {
+			go a.loop()
+		}
+		e.mu.Lock()
+		e.actor = a
+		e.mu.Unlock()
+	}
+	c.Reply(reqID, proto.MustMarshal(reply))
+}
+
+func (a *hostedActor) loop() {
+	for range a.wake {
+		for {
+			a.mu.Lock()
+			if len(a.calls) == 0 {
+				a.mu.Unlock()
+				break
+			}
+			f := a.calls[0]
+			a.calls[0] = nil
+			a.calls = a.calls[1:]
+			a.mu.Unlock()
+			f()
+		}
+	}
+}
+
+// actorCall queues a method call. It runs on the connection's read
+// goroutine, so calls from one caller queue in the order they were sent.
+func (e *executor) actorCall(c *rpc.Conn, reqID uint64, spec *proto.TaskSpec) {
+	e.mu.Lock()
+	a := e.actor
+	e.mu.Unlock()
+	if a == nil || a.id != spec.ActorID {
+		c.Reply(reqID, proto.MustMarshal(&proto.TaskReply{Err: &proto.ErrorInfo{Kind: proto.ErrKindActorDied,
+			Func: spec.Func, Msg: "this worker does not host actor " + spec.ActorID.String()}}))
+		return
+	}
+	call := func() {
+		reply := e.run(spec, func(ctx context.Context, args []Arg) (any, error) {
+			m, ok := e.rt.reg.Method(spec.Func)
+			if !ok {
+				return nil, fmt.Errorf("%w: method %s is not registered in this binary", ErrUnknownFunction, spec.Func)
+			}
+			return m.Invoke(ctx, a.inst, args)
+		})
+		c.Reply(reqID, proto.MustMarshal(reply))
+	}
+	if a.sem != nil {
+		go func() {
+			a.sem <- struct{}{}
+			defer func() { <-a.sem }()
+			call()
+		}()
+		return
+	}
+	a.mu.Lock()
+	a.calls = append(a.calls, call)
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}

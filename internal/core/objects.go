@@ -1,0 +1,545 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/goray/ray/internal/codec"
+	"github.com/goray/ray/internal/ids"
+	"github.com/goray/ray/internal/objstore"
+	"github.com/goray/ray/internal/proto"
+	"github.com/goray/ray/internal/rpc"
+)
+
+// object is this process's record of an object it owns (from creation to
+// free) or has fetched as a borrower (while it holds refs).
+type object struct {
+	done      bool
+	ready     chan struct{}
+	data      []byte // inline encoding
+	inStore   bool
+	size      int64
+	node      ids.NodeID
+	err       *proto.ErrorInfo
+	contained []proto.ObjRef
+	owned     bool
+	// onDone run (outside the lock) once the object is done.
+	onDone []func()
+}
+
+func newObject(owned bool) *object { return &object{ready: make(chan struct{}), owned: owned} }
+
+// complete marks o done; the caller holds mu and runs the returned
+// callbacks after unlocking.
+func (o *object) complete() []func() {
+	if o.done {
+		return nil
+	}
+	o.done = true
+	close(o.ready)
+	cbs := o.onDone
+	o.onDone = nil
+	return cbs
+}
+
+func (o *object) reply() *proto.ObjectReply {
+	return &proto.ObjectReply{Data: o.data, InStore: o.inStore, Size: o.size, NodeID: o.node, Err: o.err, Contained: o.contained}
+}
+
+func runAll(fs []func()) {
+	for _, f := range fs {
+		f()
+	}
+}
+
+// Handle is a process-local handle on one object reference. ray.Ref[T]
+// wraps a *Handle; when the Go GC finds a Handle unreachable, the process's
+// reference is dropped.
+type Handle struct {
+	ref proto.ObjRef
+	// multi holds the handles of a multi-return task (NumReturns > 1).
+	multi []*Handle
+	// err is set on handles made for a call that failed before submission.
+	err error
+}
+
+// ID is the object's ID.
+func (h *Handle) ID() ids.ObjectID { return h.ref.ID }
+
+// Ref is the wire form.
+func (h *Handle) Ref() proto.ObjRef { return h.ref }
+
+// Multi returns the per-return handles of a multi-return call.
+func (h *Handle) Multi() []*Handle { return h.multi }
+
+// Err is the error a call failed with before it could be submitted.
+func (h *Handle) Err() error { return h.err }
+
+// Refs lists the wire refs the handle stands for.
+func (h *Handle) Refs() []proto.ObjRef {
+	if h.multi != nil {
+		out := make([]proto.ObjRef, len(h.multi))
+		for i, m := range h.multi {
+			out[i] = m.ref
+		}
+		return out
+	}
+	if h.ref.ID.IsZero() {
+		return nil
+	}
+	return []proto.ObjRef{h.ref}
+}
+
+// FailedHandle is a handle whose Get returns err (a call rejected at the
+// caller, e.g. a wrong argument type).
+func FailedHandle(err error) *Handle { return &Handle{err: err} }
+
+// MultiHandle bundles the handles of a multi-return call.
+func MultiHandle(hs []*Handle) *Handle { return &Handle{multi: hs} }
+
+var current atomic.Pointer[Runtime]
+
+// SetCurrent makes rt the process's runtime (used to decode refs).
+func SetCurrent(rt *Runtime) { current.Store(rt) }
+
+// Current is the process's runtime, or nil.
+func Current() *Runtime { return current.Load() }
+
+// track creates a handle for ref under mu (the caller unlocks and applies
+// the effects it returns).
+func (rt *Runtime) trackLocked(ref proto.ObjRef, owned bool) (*Handle, RefAction) {
+	h := &Handle{ref: ref}
+	act := rt.refs.AddLocal(ref, owned)
+	runtime.AddCleanup(h, rt.dropHandle, ref.ID)
+	return h, act
+}
+
+func (rt *Runtime) dropHandle(id ids.ObjectID) {
+	rt.mu.Lock()
+	if rt.closed {
+		rt.mu.Unlock()
+		return
+	}
+	eff := rt.refEffectsLocked(rt.refs.RemoveLocal(id))
+	rt.mu.Unlock()
+	eff.apply(rt)
+}
+
+// HandleFromWire makes a handle for a ref decoded from a value. A new
+// borrow is registered with the owner before it returns, so the owner
+// cannot free the object while this process holds it.
+func (rt *Runtime) HandleFromWire(ref proto.ObjRef) (*Handle, error) {
+	owned := ref.Owner.WorkerID == rt.self.WorkerID
+	rt.mu.Lock()
+	if owned && !rt.refs.Owned(ref.ID) {
+		rt.mu.Unlock()
+		return FailedHandle(fmt.Errorf("%w: %s was freed by its owner", ErrObjectLost, ref.ID)), nil
+	}
+	h, act := rt.trackLocked(ref, owned)
+	rt.mu.Unlock()
+	if act.Register != nil {
+		c, err := rt.conn(context.Background(), ref.Owner.Addr)
+		if err == nil {
+			_, err = c.Call(context.Background(), proto.WorkerAddRef,
+				proto.MustMarshal(&proto.RefUpdate{IDs: []ids.ObjectID{ref.ID}, Holder: rt.self.WorkerID}))
+		}
+		if err != nil {
+			return FailedHandle(fmt.Errorf("%w: registering with owner %s: %v", ErrOwnerDied, ref.Owner.Addr, err)), nil
+		}
+	}
+	return h, nil
+}
+
+// refEffects are what remains to do after a count change, outside mu.
+type refEffects struct {
+	storeDeletes []ids.ObjectID
+	releases     []proto.ObjRef // send RemoveRef for these (holder = self)
+}
+
+func (rt *Runtime) refEffectsLocked(acts ...RefAction) refEffects {
+	var eff refEffects
+	rt.collectLocked(&eff, acts)
+	return eff
+}
+
+func (rt *Runtime) collectLocked(eff *refEffects, acts []RefAction) {
+	for _, a := range acts {
+		if !a.Free.IsZero() {
+			if o, ok := rt.objects[a.Free]; ok {
+				delete(rt.objects, a.Free)
+				if o.inStore {
+					eff.storeDeletes = append(eff.storeDeletes, a.Free)
+				}
+				a.Contained = append(a.Contained, o.contained...)
+			}
+			for _, c := range a.Contained {
+				if c.Owner.WorkerID == rt.self.WorkerID {
+					rt.collectLocked(eff, []RefAction{rt.refs.RemoveRemote(c.ID, rt.self.WorkerID)})
+				} else {
+					eff.releases = append(eff.releases, c)
+				}
+			}
+		}
+		if a.Release != nil {
+			delete(rt.objects, a.Release.ID)
+			eff.releases = append(eff.releases, *a.Release)
+		}
+	}
+}
+
+func (eff refEffects) apply(rt *Runtime) {
+	if len(eff.storeDeletes) > 0 {
+		rt.node.Send(proto.NodeStoreDelete, proto.MustMarshal(&proto.ObjectIDs{IDs: eff.storeDeletes}))
+	}
+	for _, r := range eff.releases {
+		r := r
+		go func() {
+			c, err := rt.conn(context.Background(), r.Owner.Addr)
+			if err != nil {
+				return // the owner is gone, and its objects with it
+			}
+			c.Send(proto.WorkerRemoveRef, proto.MustMarshal(&proto.RefUpdate{IDs: []ids.ObjectID{r.ID}, Holder: rt.self.WorkerID}))
+		}()
+	}
+}
+
+func (rt *Runtime) addRemoteRefs(objs []ids.ObjectID, holder ids.WorkerID) *ids.ObjectID {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for i, id := range objs {
+		if !rt.refs.AddRemote(id, holder) {
+			return &objs[i]
+		}
+	}
+	return nil
+}
+
+func (rt *Runtime) removeRemoteRefs(objs []ids.ObjectID, holder ids.WorkerID) {
+	rt.mu.Lock()
+	var eff refEffects
+	for _, id := range objs {
+		rt.collectLocked(&eff, []RefAction{rt.refs.RemoveRemote(id, holder)})
+	}
+	rt.mu.Unlock()
+	eff.apply(rt)
+}
+
+// holdContained makes holder a holder of each ref in refs (nested in an
+// object holder owns): local count for refs this process owns, an AddRef
+// call to the owner otherwise.
+func (rt *Runtime) holdContained(ctx context.Context, refs []proto.ObjRef, holder ids.WorkerID) error {
+	for _, r := range refs {
+		if r.Owner.WorkerID == rt.self.WorkerID {
+			rt.mu.Lock()
+			ok := rt.refs.AddRemote(r.ID, holder)
+			rt.mu.Unlock()
+			if !ok {
+				return fmt.Errorf("%w: nested ref %s was already freed", ErrObjectLost, r.ID)
+			}
+			continue
+		}
+		c, err := rt.conn(ctx, r.Owner.Addr)
+		if err == nil {
+			_, err = c.Call(ctx, proto.WorkerAddRef, proto.MustMarshal(&proto.RefUpdate{IDs: []ids.ObjectID{r.ID}, Holder: holder}))
+		}
+		if err != nil {
+			return fmt.Errorf("%w: nested ref %s: %v", ErrOwnerDied, r.ID, err)
+		}
+	}
+	return nil
+}
+
+// encodeValue encodes v, into the node's store when it is larger than the
+// inline limit. Large raw slices are encoded straight into shared memory.
+func (rt *Runtime) encodeValue(ctx context.Context, id ids.ObjectID, v any) (o *object, err error) {
+	o = newObject(true)
+	if n, ok := codec.RawSize(v); ok && n > rt.inline {
+		err = rt.writeStore(ctx, id, int64(n), func(b []byte) error { return codec.MarshalTo(b, v) })
+		if err != nil {
+			return nil, err
+		}
+		o.inStore, o.size, o.node = true, int64(n), rt.nodeID
+		return o, nil
+	}
+	b, err := codec.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEncode, err)
+	}
+	if len(b) > rt.inline {
+		if err := rt.writeStore(ctx, id, int64(len(b)), func(dst []byte) error { copy(dst, b); return nil }); err != nil {
+			return nil, err
+		}
+		o.inStore, o.size, o.node = true, int64(len(b)), rt.nodeID
+		return o, nil
+	}
+	o.data, o.size = b, int64(len(b))
+	return o, nil
+}
+
+func (rt *Runtime) writeStore(ctx context.Context, id ids.ObjectID, size int64, fill func([]byte) error) error {
+	b, err := rt.node.Call(ctx, proto.NodeStoreCreate, proto.MustMarshal(&proto.StoreCreate{ID: id, Size: size}))
+	if err != nil {
+		var re *rpc.RemoteError
+		if errors.As(err, &re) && isStoreFull(re.Msg) {
+			return fmt.Errorf("%w: %s", ErrObjectStoreFull, re.Msg)
+		}
+		return fmt.Errorf("ray: object store: %w", err)
+	}
+	var sp proto.StorePath
+	if err := proto.Unmarshal(b, &sp); err != nil {
+		return err
+	}
+	w, err := objstore.OpenWriter(sp.Path, size)
+	if err == nil {
+		err = fill(w.Bytes())
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+	}
+	ids := proto.MustMarshal(&proto.ObjectIDs{IDs: []ids.ObjectID{id}})
+	if err != nil {
+		rt.node.Send(proto.NodeStoreAbort, ids)
+		return fmt.Errorf("%w: %w", ErrEncode, err)
+	}
+	if _, err := rt.node.Call(ctx, proto.NodeStoreSeal, ids); err != nil {
+		return fmt.Errorf("ray: object store seal: %w", err)
+	}
+	return nil
+}
+
+func isStoreFull(msg string) bool {
+	return len(msg) > 0 && (contains(msg, objstore.ErrObjectStoreFull.Error()) || contains(msg, objstore.ErrTooLarge.Error()))
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// Put stores v as a new object owned by this process.
+func (rt *Runtime) Put(ctx context.Context, v any) (*Handle, error) {
+	id := ids.PutID(rt.tasks.Next(), 0)
+	contained := collectRefs(v)
+	o, err := rt.encodeValue(ctx, id, v)
+	if err != nil {
+		return nil, err
+	}
+	ref := proto.ObjRef{ID: id, Owner: rt.self}
+	rt.mu.Lock()
+	rt.refs.Own(ref)
+	h, _ := rt.trackLocked(ref, true)
+	rt.mu.Unlock()
+	if len(contained) > 0 {
+		if err := rt.holdContained(ctx, contained, rt.self.WorkerID); err != nil {
+			return nil, err
+		}
+		o.contained = contained
+	}
+	rt.mu.Lock()
+	rt.objects[id] = o
+	o.complete()
+	rt.mu.Unlock()
+	return h, nil
+}
+
+// Resolve waits for ref's value and returns its encoding: inline bytes, or
+// a read-only view of shared memory.
+func (rt *Runtime) Resolve(ctx context.Context, ref proto.ObjRef) (Arg, error) {
+	o, err := rt.wait(ctx, ref, true)
+	if err != nil {
+		return Arg{}, err
+	}
+	return rt.argOf(ref.ID, o)
+}
+
+func (rt *Runtime) argOf(id ids.ObjectID, o *object) (Arg, error) {
+	if o.err != nil {
+		return Arg{}, errorFromInfo(o.err)
+	}
+	if o.inStore {
+		if o.node != rt.nodeID && !o.node.IsZero() {
+			return Arg{}, fmt.Errorf("%w: %s lives on node %s; cross-node transfer is not available yet", ErrObjectLost, id, o.node)
+		}
+		view, err := objstore.MapReadOnly(filepath.Join(rt.store, id.String()), o.size)
+		if err != nil {
+			return Arg{}, fmt.Errorf("%w: %s: %v", ErrObjectLost, id, err)
+		}
+		return Arg{Data: view, View: true}, nil
+	}
+	return Arg{Data: o.data}, nil
+}
+
+// Get waits for a handle's value.
+func (rt *Runtime) Get(ctx context.Context, h *Handle) (Arg, error) {
+	if h.err != nil {
+		return Arg{}, h.err
+	}
+	a, err := rt.Resolve(ctx, h.ref)
+	runtime.KeepAlive(h)
+	return a, err
+}
+
+// wait returns ref's object once done. cache keeps a borrowed object's
+// record for later Gets (only while the process holds handles to it).
+func (rt *Runtime) wait(ctx context.Context, ref proto.ObjRef, cache bool) (*object, error) {
+	rt.mu.Lock()
+	o, ok := rt.objects[ref.ID]
+	if ok && o.done {
+		rt.mu.Unlock()
+		return o, nil
+	}
+	if !ok {
+		if ref.Owner.WorkerID == rt.self.WorkerID {
+			rt.mu.Unlock()
+			return nil, fmt.Errorf("%w: %s was freed (no references remained)", ErrObjectLost, ref.ID)
+		}
+		o = newObject(false)
+		if cache && rt.refs.Tracked(ref.ID) {
+			rt.objects[ref.ID] = o
+		}
+		rt.mu.Unlock()
+		go rt.fetch(ref, o)
+	} else {
+		rt.mu.Unlock()
+	}
+	select {
+	case <-o.ready:
+		return o, nil
+	default:
+	}
+	rt.setBlocked(true)
+	defer rt.setBlocked(false)
+	select {
+	case <-o.ready:
+		return o, nil
+	case <-ctx.Done():
+		return nil, ctxErr(ctx)
+	}
+}
+
+func ctxErr(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	}
+	return ctx.Err()
+}
+
+// fetch asks a borrowed object's owner for it and completes o.
+func (rt *Runtime) fetch(ref proto.ObjRef, o *object) {
+	var reply proto.ObjectReply
+	c, err := rt.conn(context.Background(), ref.Owner.Addr)
+	if err == nil {
+		var b []byte
+		b, err = c.Call(context.Background(), proto.WorkerGetObject, proto.MustMarshal(&proto.GetObject{ID: ref.ID}))
+		if err == nil {
+			err = proto.Unmarshal(b, &reply)
+		}
+	}
+	rt.mu.Lock()
+	if err != nil {
+		o.err = &proto.ErrorInfo{Kind: proto.ErrKindOwnerDied, Msg: fmt.Sprintf("object %s: owner %s unreachable: %v", ref.ID, ref.Owner.Addr, err)}
+	} else {
+		o.data, o.inStore, o.size, o.node, o.err, o.contained = reply.Data, reply.InStore, reply.Size, reply.NodeID, reply.Err, reply.Contained
+	}
+	cbs := o.complete()
+	rt.mu.Unlock()
+	runAll(cbs)
+}
+
+// serveGetObject answers a borrower once the object is done.
+func (rt *Runtime) serveGetObject(c *rpc.Conn, reqID uint64, id ids.ObjectID) {
+	rt.mu.Lock()
+	o, ok := rt.objects[id]
+	if !ok || !o.owned {
+		rt.mu.Unlock()
+		c.Reply(reqID, proto.MustMarshal(&proto.ObjectReply{Err: &proto.ErrorInfo{Kind: proto.ErrKindObjectLost,
+			Msg: fmt.Sprintf("object %s is not (or no longer) held by its owner", id)}}))
+		return
+	}
+	send := func() { c.Reply(reqID, proto.MustMarshal(o.reply())) }
+	if o.done {
+		rt.mu.Unlock()
+		send()
+		return
+	}
+	o.onDone = append(o.onDone, send)
+	rt.mu.Unlock()
+}
+
+// Wait returns which of refs are ready once num of them are, or when
+// timeout (<0: none) passes, preserving the input order in both lists.
+func (rt *Runtime) Wait(ctx context.Context, hs []*Handle, num int, timeout time.Duration) (ready []int, err error) {
+	if num > len(hs) {
+		return nil, fmt.Errorf("%w: Wait for %d of %d refs", ErrInvalidArgument, num, len(hs))
+	}
+	if timeout >= 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make([]bool, len(hs))
+	ch := make(chan int, len(hs))
+	count := 0
+	for i, h := range hs {
+		if h.err != nil {
+			done[i] = true
+			count++
+			continue
+		}
+		rt.mu.Lock()
+		o, ok := rt.objects[h.ref.ID]
+		isDone := ok && o.done
+		rt.mu.Unlock()
+		if isDone {
+			done[i] = true
+			count++
+			continue
+		}
+		go func() {
+			if _, err := rt.wait(wctx, h.ref, true); err == nil || !errors.Is(err, wctx.Err()) {
+				ch <- i
+			}
+		}()
+	}
+	for count < num {
+		select {
+		case i := <-ch:
+			if !done[i] {
+				done[i] = true
+				count++
+			}
+		case <-ctx.Done():
+			if ctx.Err() != context.DeadlineExceeded || timeout < 0 {
+				return nil, ctx.Err()
+			}
+			count = num // timeout: report what is ready
+		}
+	}
+	// Collect any others that finished meanwhile.
+	for {
+		select {
+		case i := <-ch:
+			done[i] = true
+			continue
+		default:
+		}
+		break
+	}
+	for i, d := range done {
+		if d {
+			ready = append(ready, i)
+		}
+	}
+	return ready, nil
+}

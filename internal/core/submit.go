@@ -1,0 +1,506 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/goray/ray/internal/codec"
+	"github.com/goray/ray/internal/ids"
+	"github.com/goray/ray/internal/proto"
+	"github.com/goray/ray/internal/resources"
+	"github.com/goray/ray/internal/rpc"
+)
+
+// maxInFlightPerLease is how many tasks an owner pushes to one leased
+// worker before waiting for replies. 1 keeps long tasks spread over
+// workers, as Ray's default does.
+const maxInFlightPerLease = 1
+
+// maxPendingLeases bounds outstanding lease requests per scheduling class
+// (Ray's max_pending_lease_requests_per_scheduling_category).
+const maxPendingLeases = 10
+
+// ArgIn is one argument given to Submit: a value or a ref.
+type ArgIn struct {
+	Value  any
+	Handle *Handle
+}
+
+// TaskOptions are per-call options.
+type TaskOptions struct {
+	Resources       map[string]float64
+	MaxRetries      int // -1: forever
+	RetryExceptions bool
+	NumReturns      int // >= 1
+	ReturnsAsSlice  bool
+	// MaxTaskRetries applies to actor calls.
+	MaxTaskRetries int
+}
+
+type task struct {
+	spec      proto.TaskSpec
+	returns   []ids.ObjectID
+	pins      []proto.ObjRef
+	deps      int
+	queued    bool
+	cancelled bool
+	lease     *lease
+	actor     *actorClient
+	sent      bool // actor call pushed
+	retries   int  // actor calls: retries left (-1 forever)
+}
+
+type schedClass struct {
+	key           string
+	res           map[string]float64
+	queue         []*task
+	leases        map[uint64]*lease
+	pendingLeases int
+}
+
+type lease struct {
+	id       uint64
+	worker   ids.WorkerID
+	conn     *rpc.Conn
+	class    *schedClass
+	inflight int
+	idle     *time.Timer
+	gone     bool
+}
+
+// prepareArgs encodes values and turns refs into wire args. Large values are
+// put in the store first (as Ray does for arguments above the inline limit).
+func (rt *Runtime) prepareArgs(ctx context.Context, args []ArgIn) ([]proto.Arg, []proto.ObjRef, []*Handle, error) {
+	out := make([]proto.Arg, len(args))
+	var pins []proto.ObjRef
+	var keep []*Handle
+	for i, a := range args {
+		if a.Handle != nil {
+			if a.Handle.err != nil {
+				return nil, nil, nil, a.Handle.err
+			}
+			if a.Handle.multi != nil {
+				return nil, nil, nil, fmt.Errorf("%w: argument %d is a multi-return bundle; pass one of its refs", ErrInvalidArgument, i+1)
+			}
+			r := a.Handle.ref
+			out[i] = proto.Arg{Ref: &r}
+			pins = append(pins, r)
+			keep = append(keep, a.Handle)
+			continue
+		}
+		contained := collectRefs(a.Value)
+		b, err := codec.Marshal(a.Value)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("%w: argument %d (%T): %w", ErrEncode, i+1, a.Value, err)
+		}
+		if len(b) > rt.inline {
+			h, err := rt.Put(ctx, a.Value)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			r := h.ref
+			out[i] = proto.Arg{Ref: &r}
+			pins = append(pins, r)
+			keep = append(keep, h)
+			continue
+		}
+		out[i] = proto.Arg{Data: b, Contained: contained}
+		pins = append(pins, contained...)
+	}
+	return out, pins, keep, nil
+}
+
+// Submit submits a task running the registered function fn and returns
+// handles to its results (one, or NumReturns of them).
+func (rt *Runtime) Submit(fn string, args []ArgIn, opts TaskOptions) []*Handle {
+	return rt.submit(fn, args, opts, nil)
+}
+
+func (rt *Runtime) submit(fn string, args []ArgIn, opts TaskOptions, actor *actorClient) []*Handle {
+	if opts.NumReturns < 1 {
+		opts.NumReturns = 1
+	}
+	fail := func(err error) []*Handle {
+		hs := make([]*Handle, opts.NumReturns)
+		for i := range hs {
+			hs[i] = FailedHandle(err)
+		}
+		return hs
+	}
+	res, err := resources.FromFloats(opts.Resources)
+	if err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrInvalidArgument, err))
+	}
+	wire, pins, keep, err := rt.prepareArgs(context.Background(), args)
+	if err != nil {
+		return fail(err)
+	}
+	tid := rt.tasks.Next()
+	t := &task{spec: proto.TaskSpec{
+		TaskID: tid, JobID: rt.jobID, Func: fn, Args: wire, NumReturns: opts.NumReturns,
+		Resources: res.Floats(), MaxRetries: opts.MaxRetries, RetryExceptions: opts.RetryExceptions,
+		Owner: rt.self, ReturnsAsSlice: opts.ReturnsAsSlice,
+	}, pins: pins, actor: actor, retries: opts.MaxTaskRetries}
+	if actor != nil {
+		t.spec.ActorID = actor.id
+	}
+	hs := make([]*Handle, opts.NumReturns)
+	rt.mu.Lock()
+	if rt.closed {
+		rt.mu.Unlock()
+		return fail(ErrNotInitialized)
+	}
+	rt.refs.AddSubmitted(pins)
+	for i := range hs {
+		id := ids.ReturnID(tid, i)
+		ref := proto.ObjRef{ID: id, Owner: rt.self}
+		rt.refs.Own(ref)
+		rt.objects[id] = newObject(true)
+		hs[i], _ = rt.trackLocked(ref, true)
+		t.returns = append(t.returns, id)
+	}
+	rt.inflight[tid] = t
+	if actor != nil {
+		actor.queue = append(actor.queue, t)
+	}
+	for _, a := range wire {
+		if a.Ref == nil || a.Ref.Owner.WorkerID != rt.self.WorkerID {
+			continue
+		}
+		o, ok := rt.objects[a.Ref.ID]
+		if !ok {
+			eff := rt.finishLocked(t, nil, &proto.ErrorInfo{Kind: proto.ErrKindObjectLost, Msg: fmt.Sprintf("argument %s was freed", a.Ref.ID)})
+			rt.mu.Unlock()
+			eff.run(rt)
+			return hs
+		}
+		if !o.done {
+			t.deps++
+			o.onDone = append(o.onDone, func() { rt.depReady(t) })
+		}
+	}
+	var eff effects
+	if t.deps == 0 {
+		eff = rt.readyLocked(t)
+	}
+	rt.mu.Unlock()
+	eff.run(rt)
+	_ = keep // the handles stay reachable until the pins are in place
+	return hs
+}
+
+// effects collects work to do after releasing mu.
+type effects struct {
+	fns []func()
+	ref refEffects
+}
+
+func (e *effects) add(f func())    { e.fns = append(e.fns, f) }
+func (e *effects) merge(o effects) { e.fns = append(e.fns, o.fns...); e.ref.merge(o.ref) }
+func (r *refEffects) merge(o refEffects) {
+	r.storeDeletes = append(r.storeDeletes, o.storeDeletes...)
+	r.releases = append(r.releases, o.releases...)
+}
+
+func (e effects) run(rt *Runtime) {
+	e.ref.apply(rt)
+	for _, f := range e.fns {
+		f()
+	}
+}
+
+func (rt *Runtime) depReady(t *task) {
+	rt.mu.Lock()
+	t.deps--
+	var eff effects
+	if t.deps == 0 && !t.cancelled {
+		eff = rt.readyLocked(t)
+	}
+	rt.mu.Unlock()
+	eff.run(rt)
+}
+
+// readyLocked runs once a task's owned dependencies are done: failed
+// dependencies fail the task; small values are inlined; then the task is
+// queued for a lease (or for its actor).
+func (rt *Runtime) readyLocked(t *task) effects {
+	for i, a := range t.spec.Args {
+		if a.Ref == nil || a.Ref.Owner.WorkerID != rt.self.WorkerID {
+			continue
+		}
+		o, ok := rt.objects[a.Ref.ID]
+		if !ok {
+			return rt.finishLocked(t, nil, &proto.ErrorInfo{Kind: proto.ErrKindObjectLost, Msg: fmt.Sprintf("argument %s was freed", a.Ref.ID)})
+		}
+		if o.err != nil {
+			return rt.finishLocked(t, nil, o.err)
+		}
+		if !o.inStore {
+			t.spec.Args[i] = proto.Arg{Data: o.data, Contained: o.contained}
+		}
+	}
+	if t.actor != nil {
+		t.queued = true
+		return rt.flushActorLocked(t.actor)
+	}
+	key := resources.Set(nil)
+	res, _ := resources.FromFloats(t.spec.Resources)
+	key = res
+	c, ok := rt.classes[key.Key()]
+	if !ok {
+		c = &schedClass{key: key.Key(), res: t.spec.Resources, leases: map[uint64]*lease{}}
+		rt.classes[c.key] = c
+	}
+	t.queued = true
+	c.queue = append(c.queue, t)
+	return rt.dispatchLocked(c)
+}
+
+func (rt *Runtime) dispatchLocked(c *schedClass) effects {
+	var eff effects
+	for len(c.queue) > 0 {
+		var free *lease
+		for _, l := range c.leases {
+			if !l.gone && l.inflight < maxInFlightPerLease {
+				free = l
+				break
+			}
+		}
+		if free == nil {
+			break
+		}
+		t := c.queue[0]
+		c.queue = c.queue[1:]
+		t.queued = false
+		t.lease = free
+		free.inflight++
+		if free.idle != nil {
+			free.idle.Stop()
+			free.idle = nil
+		}
+		eff.add(rt.pushFn(t, free))
+	}
+	for need := len(c.queue) - c.pendingLeases; need > 0 && c.pendingLeases < maxPendingLeases; need-- {
+		c.pendingLeases++
+		rt.leaseSeq++
+		eff.add(rt.requestLeaseFn(c, rt.leaseSeq))
+	}
+	if len(c.queue) == 0 {
+		for _, l := range c.leases {
+			if l.inflight == 0 && l.idle == nil && !l.gone {
+				l := l
+				l.idle = time.AfterFunc(rt.cfg.LeaseIdle, func() { rt.leaseIdle(l) })
+			}
+		}
+	}
+	return eff
+}
+
+func (rt *Runtime) pushFn(t *task, l *lease) func() {
+	b := proto.MustMarshal(&t.spec)
+	return func() {
+		l.conn.CallAsync(proto.WorkerPushTask, b, func(reply []byte, err error) { rt.onReply(t, l, reply, err) })
+	}
+}
+
+func (rt *Runtime) requestLeaseFn(c *schedClass, reqID uint64) func() {
+	b := proto.MustMarshal(&proto.LeaseRequest{RequestID: reqID, Resources: c.res, Owner: rt.self.WorkerID})
+	return func() {
+		rt.node.CallAsync(proto.NodeRequestLease, b, func(reply []byte, err error) { rt.onLease(c, reply, err) })
+	}
+}
+
+func (rt *Runtime) onLease(c *schedClass, reply []byte, err error) {
+	var g proto.LeaseGrant
+	if err == nil {
+		err = proto.Unmarshal(reply, &g)
+	}
+	var conn *rpc.Conn
+	if err == nil {
+		conn, err = rt.conn(context.Background(), g.WorkerAddr)
+		if err != nil {
+			rt.node.Send(proto.NodeReturnLease, proto.MustMarshal(&proto.ReturnLease{LeaseID: g.LeaseID, Kill: true}))
+		}
+	}
+	rt.mu.Lock()
+	c.pendingLeases--
+	var eff effects
+	if err != nil {
+		if rt.closed {
+			rt.mu.Unlock()
+			return
+		}
+		// The node refused or failed: fail what is queued rather than hang.
+		if c.pendingLeases == 0 && len(c.leases) == 0 {
+			for _, t := range c.queue {
+				eff.merge(rt.finishLocked(t, nil, &proto.ErrorInfo{Kind: proto.ErrKindSystem, Msg: "no worker lease: " + err.Error()}))
+			}
+			c.queue = nil
+		}
+	} else {
+		l := &lease{id: g.LeaseID, worker: g.WorkerID, conn: conn, class: c}
+		c.leases[l.id] = l
+		eff.merge(rt.dispatchLocked(c))
+	}
+	rt.mu.Unlock()
+	eff.run(rt)
+}
+
+func (rt *Runtime) leaseIdle(l *lease) {
+	rt.mu.Lock()
+	if l.gone || l.inflight > 0 || l.idle == nil {
+		rt.mu.Unlock()
+		return
+	}
+	l.gone = true
+	delete(l.class.leases, l.id)
+	rt.mu.Unlock()
+	rt.node.Send(proto.NodeReturnLease, proto.MustMarshal(&proto.ReturnLease{LeaseID: l.id}))
+}
+
+func (rt *Runtime) onReply(t *task, l *lease, b []byte, err error) {
+	var reply proto.TaskReply
+	if err == nil {
+		if uerr := proto.Unmarshal(b, &reply); uerr != nil {
+			err = uerr
+		}
+	}
+	rt.mu.Lock()
+	l.inflight--
+	var eff effects
+	if err != nil {
+		if _, isRemote := err.(*rpc.RemoteError); !isRemote && !l.gone {
+			// The worker's connection broke: it died.
+			l.gone = true
+			delete(l.class.leases, l.id)
+			eff.add(func() {
+				rt.node.Send(proto.NodeReturnLease, proto.MustMarshal(&proto.ReturnLease{LeaseID: l.id, Kill: true}))
+			})
+		}
+		switch {
+		case t.cancelled:
+			eff.merge(rt.finishLocked(t, nil, &proto.ErrorInfo{Kind: proto.ErrKindCancelled, Func: t.spec.Func, Msg: "task " + t.spec.TaskID.String() + " was cancelled"}))
+		case t.spec.MaxRetries < 0 || t.spec.Attempt < t.spec.MaxRetries:
+			t.spec.Attempt++
+			t.lease = nil
+			t.queued = true
+			l.class.queue = append([]*task{t}, l.class.queue...)
+		default:
+			eff.merge(rt.finishLocked(t, nil, &proto.ErrorInfo{Kind: proto.ErrKindWorkerCrashed, Func: t.spec.Func,
+				Msg: fmt.Sprintf("the worker running %s died (%v); tried %d times", t.spec.Func, err, t.spec.Attempt+1)}))
+		}
+	} else if reply.Err != nil && t.cancelled {
+		eff.merge(rt.finishLocked(t, nil, &proto.ErrorInfo{Kind: proto.ErrKindCancelled, Func: t.spec.Func, Msg: "task " + t.spec.TaskID.String() + " was cancelled"}))
+	} else if reply.Err != nil && t.spec.RetryExceptions && (reply.Err.Kind == proto.ErrKindApp || reply.Err.Kind == proto.ErrKindPanic) &&
+		(t.spec.MaxRetries < 0 || t.spec.Attempt < t.spec.MaxRetries) {
+		t.spec.Attempt++
+		t.lease = nil
+		t.queued = true
+		l.class.queue = append(l.class.queue, t)
+	} else {
+		eff.merge(rt.finishLocked(t, &reply, reply.Err))
+	}
+	eff.merge(rt.dispatchLocked(l.class))
+	rt.mu.Unlock()
+	eff.run(rt)
+}
+
+// finishLocked records a task's outcome in its return objects and unpins
+// its arguments.
+func (rt *Runtime) finishLocked(t *task, reply *proto.TaskReply, errInfo *proto.ErrorInfo) effects {
+	var eff effects
+	if _, ok := rt.inflight[t.spec.TaskID]; !ok {
+		return eff
+	}
+	delete(rt.inflight, t.spec.TaskID)
+	if t.actor != nil {
+		t.actor.remove(t)
+	}
+	if errInfo == nil && (reply == nil || len(reply.Returns) != len(t.returns)) {
+		n := 0
+		if reply != nil {
+			n = len(reply.Returns)
+		}
+		errInfo = &proto.ErrorInfo{Kind: proto.ErrKindSystem, Func: t.spec.Func, Msg: fmt.Sprintf("worker returned %d results, want %d", n, len(t.returns))}
+	}
+	for i, id := range t.returns {
+		o, ok := rt.objects[id]
+		if !ok {
+			// Nobody holds a ref any more: drop the result.
+			if errInfo == nil {
+				r := reply.Returns[i]
+				if r.InStore {
+					eff.ref.storeDeletes = append(eff.ref.storeDeletes, id)
+				}
+				rt.collectLocked(&eff.ref, []RefAction{{Contained: r.Contained, Free: id}})
+			}
+			continue
+		}
+		if errInfo != nil {
+			o.err = errInfo
+		} else {
+			r := reply.Returns[i]
+			o.data, o.inStore, o.size, o.node, o.contained = r.Data, r.InStore, r.Size, r.NodeID, r.Contained
+		}
+		for _, f := range o.complete() {
+			eff.add(f)
+		}
+	}
+	rt.collectLocked(&eff.ref, rt.refs.RemoveSubmitted(t.pins))
+	return eff
+}
+
+// Cancel cancels the task that produces h. A queued task fails at once with
+// ErrTaskCancelled; a running one has its context cancelled, or with force
+// its worker killed. Cancelling a finished task does nothing.
+func (rt *Runtime) Cancel(h *Handle, force bool) error {
+	if h.err != nil {
+		return nil
+	}
+	if h.multi != nil {
+		h = h.multi[0]
+	}
+	rt.mu.Lock()
+	t, ok := rt.inflight[h.ref.ID.Task()]
+	if !ok {
+		rt.mu.Unlock()
+		if h.ref.Owner.WorkerID != rt.self.WorkerID {
+			return fmt.Errorf("%w: only the owner of a ref can cancel its task", ErrInvalidArgument)
+		}
+		return nil
+	}
+	if t.actor != nil && force {
+		rt.mu.Unlock()
+		return fmt.Errorf("%w: force-cancelling an actor task is not supported (kill the actor instead)", ErrInvalidArgument)
+	}
+	t.cancelled = true
+	cancelled := &proto.ErrorInfo{Kind: proto.ErrKindCancelled, Func: t.spec.Func, Msg: "task " + t.spec.TaskID.String() + " was cancelled"}
+	var eff effects
+	var conn *rpc.Conn
+	switch {
+	case t.actor != nil && !t.sent:
+		t.actor.remove(t)
+		eff = rt.finishLocked(t, nil, cancelled)
+	case t.actor != nil:
+		conn = t.actor.conn
+	case t.lease == nil:
+		for _, c := range rt.classes {
+			for i, q := range c.queue {
+				if q == t {
+					c.queue = append(c.queue[:i], c.queue[i+1:]...)
+					break
+				}
+			}
+		}
+		eff = rt.finishLocked(t, nil, cancelled)
+	default:
+		conn = t.lease.conn
+	}
+	rt.mu.Unlock()
+	eff.run(rt)
+	if conn != nil {
+		return conn.Send(proto.WorkerCancelTask, proto.MustMarshal(&proto.CancelTask{TaskID: t.spec.TaskID, Force: force}))
+	}
+	return nil
+}

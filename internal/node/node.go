@@ -1,0 +1,661 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/goray/ray/internal/gcs"
+	"github.com/goray/ray/internal/ids"
+	"github.com/goray/ray/internal/objstore"
+	"github.com/goray/ray/internal/proto"
+	"github.com/goray/ray/internal/resources"
+	"github.com/goray/ray/internal/rpc"
+)
+
+// Environment variables a node sets for the workers it starts.
+const (
+	EnvWorker     = "GORAY_WORKER"
+	EnvWorkerID   = "GORAY_WORKER_ID"
+	EnvNodeAddr   = "GORAY_NODE_ADDR"
+	EnvToken      = "GORAY_TOKEN"
+	EnvSessionDir = "GORAY_SESSION_DIR"
+	EnvNamespace  = "GORAY_NAMESPACE"
+)
+
+// ErrRegistryMismatch: a worker's registrations differ from the driver's.
+var ErrRegistryMismatch = errors.New("ray: worker binary does not match the driver's registry")
+
+// Config configures a node.
+type Config struct {
+	SessionDir        string
+	Resources         resources.Set
+	ObjectStoreMemory int64
+	StoreDir          string // default /dev/shm/goray-<node>
+	StoreGrace        time.Duration
+	Token             string
+	JobID             ids.JobID
+	Namespace         string
+	Executable        string // the worker binary (the driver's own)
+	RegistryHash      string // workers must match it
+	// Stdout and Stderr receive workers' output lines, prefixed (pid=N).
+	Stdout, Stderr io.Writer
+	Logger         *slog.Logger
+}
+
+// Node is a node manager: worker pool, leases, the object store, and on
+// the head the GCS.
+//
+// Lock order: Node.mu, then nothing (the scheduler and maps it guards are
+// plain data; processes are started, signalled and answered outside it).
+type Node struct {
+	cfg   Config
+	id    ids.NodeID
+	ln    *rpc.Listener
+	store *objstore.Store
+	gcs   *gcs.GCS
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	sched    *Scheduler
+	procs    map[ids.WorkerID]*proc
+	connWkr  map[*rpc.Conn]ids.WorkerID // registered workers' node connections
+	leaseOwn map[uint64]*rpc.Conn       // which connection holds each lease
+	stopping bool
+	// quiet stops forwarding worker output to the terminal once stopping:
+	// workers killed mid-start would only print noise.
+	quiet atomic.Bool
+	wg    sync.WaitGroup
+	stop  chan struct{}
+}
+
+type proc struct {
+	id     ids.WorkerID
+	cmd    *exec.Cmd
+	pid    int
+	addr   string
+	exited chan struct{}
+}
+
+// Start creates the store, listens on the node socket and starts serving.
+func Start(cfg Config) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = io.Discard
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+	n := &Node{cfg: cfg, id: ids.NewNodeID(), log: cfg.Logger,
+		procs: map[ids.WorkerID]*proc{}, connWkr: map[*rpc.Conn]ids.WorkerID{}, leaseOwn: map[uint64]*rpc.Conn{},
+		stop: make(chan struct{})}
+	if cfg.StoreDir == "" {
+		base := "/dev/shm"
+		if st, err := os.Stat(base); err != nil || !st.IsDir() {
+			base = os.TempDir()
+		}
+		cfg.StoreDir = filepath.Join(base, "goray-"+n.id.String()[:12])
+		n.cfg.StoreDir = cfg.StoreDir
+	}
+	for _, d := range []string{filepath.Join(cfg.SessionDir, "logs"), filepath.Join(cfg.SessionDir, "sockets")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+	}
+	st, err := objstore.Open(objstore.Config{Dir: cfg.StoreDir, Capacity: cfg.ObjectStoreMemory, FullGracePeriod: cfg.StoreGrace})
+	if err != nil {
+		return nil, fmt.Errorf("node: object store: %w", err)
+	}
+	n.store = st
+	n.sched = NewScheduler(cfg.Resources, ids.NewWorkerID)
+	n.gcs = gcs.New(n)
+	ln, err := rpc.Listen("unix:"+filepath.Join(cfg.SessionDir, "sockets", "node-"+n.id.String()[:12]), cfg.Token)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	n.ln = ln
+	go ln.Serve(func(c *rpc.Conn) rpc.Handler {
+		go func() { <-c.Done(); n.connClosed(c) }()
+		return n
+	})
+	n.wg.Add(1)
+	go n.reapLoop()
+	return n, nil
+}
+
+// ID is the node's ID; Addr its rpc address; StoreDir its store directory.
+func (n *Node) ID() ids.NodeID         { return n.id }
+func (n *Node) Addr() string           { return n.ln.Addr() }
+func (n *Node) StoreDir() string       { return n.cfg.StoreDir }
+func (n *Node) GCS() *gcs.GCS          { return n.gcs }
+func (n *Node) Store() *objstore.Store { return n.store }
+
+// Status reports the node's resources and queues.
+func (n *Node) Status() proto.NodeStatusReply {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	w, idle, pending := n.sched.Counts()
+	var inf []map[string]float64
+	for _, r := range n.sched.Infeasible() {
+		inf = append(inf, r.Floats())
+	}
+	st := n.store.Stats()
+	return proto.NodeStatusReply{NodeID: n.id, Total: n.sched.Total().Floats(), Available: n.sched.Available().Floats(),
+		Workers: w, IdleWorkers: idle, PendingLeases: pending, Infeasible: inf,
+		StoreUsed: st.Used, StoreCapacity: st.Capacity, StoreObjects: st.NumObjects}
+}
+
+// Close kills every worker, removes the store and stops serving.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.stopping {
+		n.mu.Unlock()
+		return nil
+	}
+	n.stopping = true
+	n.quiet.Store(true)
+	procs := make([]*proc, 0, len(n.procs))
+	for _, p := range n.procs {
+		procs = append(procs, p)
+	}
+	n.mu.Unlock()
+	close(n.stop)
+	n.ln.Close()
+	for _, p := range procs {
+		if p.cmd.Process != nil {
+			p.cmd.Process.Signal(syscall.SIGKILL)
+		}
+	}
+	for _, p := range procs {
+		select {
+		case <-p.exited:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	n.wg.Wait()
+	return n.store.Close()
+}
+
+func (n *Node) reapLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case now := <-t.C:
+			n.mu.Lock()
+			acts := n.sched.Reap(now)
+			n.mu.Unlock()
+			for _, a := range acts {
+				go n.reap(a.Worker)
+			}
+		}
+	}
+}
+
+// reap asks an idle worker to exit; one that still owns objects refuses and
+// goes back to the pool.
+func (n *Node) reap(w ids.WorkerID) {
+	n.mu.Lock()
+	var conn *rpc.Conn
+	for c, id := range n.connWkr {
+		if id == w {
+			conn = c
+		}
+	}
+	n.mu.Unlock()
+	if conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := conn.Call(ctx, proto.WorkerExit, nil); err != nil {
+		n.mu.Lock()
+		acts := n.sched.Readd(w, time.Now())
+		n.mu.Unlock()
+		n.do(acts)
+	}
+}
+
+// do carries out scheduler actions. Called without n.mu.
+func (n *Node) do(acts []Action) {
+	for _, a := range acts {
+		switch a.Kind {
+		case ActStartWorker:
+			if err := n.startWorker(a.Worker); err != nil {
+				n.log.Error("starting worker", "err", err)
+				n.mu.Lock()
+				_, more := n.sched.WorkerExited(a.Worker, time.Now())
+				n.mu.Unlock()
+				n.do(more)
+			}
+		case ActGrant:
+			n.mu.Lock()
+			p := n.procs[a.Worker]
+			n.mu.Unlock()
+			reply := a.Req.Reply.(func(gcs.Grant, error))
+			if p == nil {
+				reply(gcs.Grant{}, fmt.Errorf("node: worker vanished"))
+				continue
+			}
+			reply(gcs.Grant{LeaseID: a.Lease, WorkerID: a.Worker, Addr: p.addr, PID: p.pid, NodeID: n.id}, nil)
+		case ActKillWorker:
+			n.kill(a.Worker)
+		}
+	}
+}
+
+func (n *Node) kill(w ids.WorkerID) {
+	n.mu.Lock()
+	p := n.procs[w]
+	n.mu.Unlock()
+	if p != nil && p.cmd.Process != nil {
+		p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+}
+
+func (n *Node) startWorker(id ids.WorkerID) error {
+	n.mu.Lock()
+	if n.stopping {
+		n.mu.Unlock()
+		return errors.New("node: stopping")
+	}
+	n.mu.Unlock()
+	cmd := exec.Command(n.cfg.Executable)
+	cmd.Env = append(os.Environ(),
+		EnvWorker+"=1", EnvWorkerID+"="+id.String(), EnvNodeAddr+"="+n.ln.Addr(),
+		EnvToken+"="+n.cfg.Token, EnvSessionDir+"="+n.cfg.SessionDir, EnvNamespace+"="+n.cfg.Namespace)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	// Pdeathsig is tied to the thread that forks; keep it alive.
+	runtime.LockOSThread()
+	err = cmd.Start()
+	runtime.UnlockOSThread()
+	if err != nil {
+		return fmt.Errorf("node: start worker %s: %w", n.cfg.Executable, err)
+	}
+	p := &proc{id: id, cmd: cmd, pid: cmd.Process.Pid, exited: make(chan struct{})}
+	n.mu.Lock()
+	n.procs[id] = p
+	n.mu.Unlock()
+	logDir := filepath.Join(n.cfg.SessionDir, "logs")
+	base := fmt.Sprintf("worker-%s-%d", id.String()[:12], p.pid)
+	var pipes sync.WaitGroup
+	pipes.Add(2)
+	go n.copyLog(&pipes, stdout, filepath.Join(logDir, base+".out"), n.cfg.Stdout, p.pid)
+	go n.copyLog(&pipes, stderr, filepath.Join(logDir, base+".err"), n.cfg.Stderr, p.pid)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		pipes.Wait()
+		err := cmd.Wait()
+		close(p.exited)
+		n.workerExited(id, err)
+	}()
+	return nil
+}
+
+// copyLog writes a worker's output to its log file and, prefixed like
+// Ray's "(pid=1234) ", to the driver's terminal.
+func (n *Node) copyLog(wg *sync.WaitGroup, r io.Reader, path string, term io.Writer, pid int) {
+	defer wg.Done()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		f = nil
+	}
+	prefix := fmt.Sprintf("(pid=%d) ", pid)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if f != nil {
+			f.Write(line)
+			f.Write([]byte{'\n'})
+		}
+		if !n.quiet.Load() {
+			term.Write([]byte(prefix + string(line) + "\n"))
+		}
+	}
+	if f != nil {
+		f.Close()
+	}
+}
+
+func (n *Node) workerExited(id ids.WorkerID, err error) {
+	n.mu.Lock()
+	delete(n.procs, id)
+	for c, w := range n.connWkr {
+		if w == id {
+			delete(n.connWkr, c)
+		}
+	}
+	lost, acts := n.sched.WorkerExited(id, time.Now())
+	if lost != nil {
+		delete(n.leaseOwn, lost.ID)
+	}
+	stopping := n.stopping
+	n.mu.Unlock()
+	reason := "exited"
+	if err != nil {
+		reason = err.Error()
+	}
+	if !stopping {
+		n.gcs.WorkerDied(id, reason)
+		n.do(acts)
+	}
+}
+
+// connClosed cleans up after a peer: a worker's node connection closing
+// means the worker is gone; an owner's means its leases and queued
+// requests are void.
+func (n *Node) connClosed(c *rpc.Conn) {
+	n.mu.Lock()
+	w, isWorker := n.connWkr[c]
+	delete(n.connWkr, c)
+	var leases []uint64
+	for id, owner := range n.leaseOwn {
+		if owner == c {
+			leases = append(leases, id)
+			delete(n.leaseOwn, id)
+		}
+	}
+	var acts []Action
+	now := time.Now()
+	for _, l := range leases {
+		acts = append(acts, n.sched.ReturnLease(l, true, now)...)
+	}
+	stopping := n.stopping
+	n.mu.Unlock()
+	if stopping {
+		return
+	}
+	if isWorker {
+		n.kill(w)
+	}
+	n.do(acts)
+}
+
+// Handle serves the node service (rpc.Handler).
+func (n *Node) Handle(c *rpc.Conn, kind, method byte, reqID uint64, payload []byte) {
+	fail := func(err error) {
+		if kind == rpc.KindRequest {
+			c.ReplyError(reqID, err)
+		}
+	}
+	switch method {
+	case proto.NodeRegisterWorker:
+		var m proto.RegisterWorker
+		if err := proto.Unmarshal(payload, &m); err != nil {
+			fail(err)
+			return
+		}
+		n.register(c, reqID, &m)
+	case proto.NodeRequestLease:
+		var m proto.LeaseRequest
+		if err := proto.Unmarshal(payload, &m); err != nil {
+			fail(err)
+			return
+		}
+		res, err := resources.FromFloats(m.Resources)
+		if err != nil {
+			fail(err)
+			return
+		}
+		req := &LeaseReq{Resources: res, ForActor: m.ForActor, Owner: m.Owner, OwnerReq: m.RequestID}
+		req.Reply = func(g gcs.Grant, err error) {
+			if err != nil {
+				c.ReplyError(reqID, err)
+				return
+			}
+			n.mu.Lock()
+			n.leaseOwn[g.LeaseID] = c
+			n.mu.Unlock()
+			c.Reply(reqID, proto.MustMarshal(&proto.LeaseGrant{LeaseID: g.LeaseID, WorkerID: g.WorkerID, WorkerAddr: g.Addr, WorkerPID: g.PID, NodeID: g.NodeID}))
+		}
+		n.mu.Lock()
+		acts := n.sched.Request(req, time.Now())
+		n.mu.Unlock()
+		n.do(acts)
+	case proto.NodeReturnLease:
+		var m proto.ReturnLease
+		if proto.Unmarshal(payload, &m) != nil {
+			return
+		}
+		n.mu.Lock()
+		delete(n.leaseOwn, m.LeaseID)
+		acts := n.sched.ReturnLease(m.LeaseID, m.Kill, time.Now())
+		n.mu.Unlock()
+		n.do(acts)
+	case proto.NodeCancelLease:
+		var m proto.CancelLease
+		if proto.Unmarshal(payload, &m) != nil {
+			return
+		}
+		n.mu.Lock()
+		// Owner IDs are per connection here; cancel by request ID.
+		var r *LeaseReq
+		for _, q := range n.sched.queue {
+			if q.OwnerReq == m.RequestID {
+				r = n.sched.Cancel(q.Owner, q.OwnerReq)
+				break
+			}
+		}
+		n.mu.Unlock()
+		if r != nil {
+			r.Reply.(func(gcs.Grant, error))(gcs.Grant{}, errors.New("lease request cancelled"))
+		}
+	case proto.NodeWorkerBlocked, proto.NodeWorkerUnblocked:
+		n.mu.Lock()
+		var acts []Action
+		if w, ok := n.connWkr[c]; ok {
+			if method == proto.NodeWorkerBlocked {
+				acts = n.sched.Blocked(w, time.Now())
+			} else {
+				acts = n.sched.Unblocked(w, time.Now())
+			}
+		}
+		n.mu.Unlock()
+		n.do(acts)
+	case proto.NodeStoreCreate:
+		var m proto.StoreCreate
+		if err := proto.Unmarshal(payload, &m); err != nil {
+			fail(err)
+			return
+		}
+		go func() {
+			path, err := n.store.Create(context.Background(), m.ID, m.Size)
+			if err != nil {
+				c.ReplyError(reqID, err)
+				return
+			}
+			c.Reply(reqID, proto.MustMarshal(&proto.StorePath{Path: path}))
+		}()
+	case proto.NodeStoreSeal, proto.NodeStoreAbort, proto.NodeStoreDelete:
+		var m proto.ObjectIDs
+		if err := proto.Unmarshal(payload, &m); err != nil {
+			fail(err)
+			return
+		}
+		var firstErr error
+		for _, id := range m.IDs {
+			var err error
+			switch method {
+			case proto.NodeStoreSeal:
+				err = n.store.Seal(id)
+			case proto.NodeStoreAbort:
+				err = n.store.Abort(id)
+			default:
+				err = n.store.Delete(id)
+			}
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+		if kind == rpc.KindRequest {
+			if firstErr != nil && method == proto.NodeStoreSeal {
+				c.ReplyError(reqID, firstErr)
+			} else {
+				c.Reply(reqID, nil)
+			}
+		}
+	case proto.NodeKillWorker:
+		var m proto.KillWorker
+		if proto.Unmarshal(payload, &m) == nil {
+			n.kill(m.WorkerID)
+		}
+		if kind == rpc.KindRequest {
+			c.Reply(reqID, nil)
+		}
+	case proto.GCSCreateActor:
+		var m proto.ActorSpec
+		if err := proto.Unmarshal(payload, &m); err != nil {
+			fail(err)
+			return
+		}
+		if err := n.gcs.CreateActor(m); err != nil {
+			fail(err)
+			return
+		}
+		c.Reply(reqID, nil)
+	case proto.GCSGetActor:
+		var m proto.GetActor
+		if err := proto.Unmarshal(payload, &m); err != nil {
+			fail(err)
+			return
+		}
+		n.gcs.GetActor(m, func(info proto.ActorInfo, err error) {
+			if err != nil {
+				c.ReplyError(reqID, err)
+				return
+			}
+			c.Reply(reqID, proto.MustMarshal(&info))
+		})
+	case proto.GCSGetNamedActor:
+		var m proto.GetNamedActor
+		if err := proto.Unmarshal(payload, &m); err != nil {
+			fail(err)
+			return
+		}
+		info, err := n.gcs.GetNamedActor(m.Name, m.Namespace)
+		if err != nil {
+			fail(err)
+			return
+		}
+		c.Reply(reqID, proto.MustMarshal(&info))
+	case proto.GCSKillActor:
+		var m proto.KillActor
+		if err := proto.Unmarshal(payload, &m); err != nil {
+			fail(err)
+			return
+		}
+		if err := n.gcs.KillActor(m.ActorID, m.NoRestart); err != nil {
+			fail(err)
+			return
+		}
+		c.Reply(reqID, nil)
+	case proto.NodeStatus:
+		st := n.Status()
+		c.Reply(reqID, proto.MustMarshal(&st))
+	default:
+		fail(fmt.Errorf("node: unknown method %d", method))
+	}
+}
+
+func (n *Node) register(c *rpc.Conn, reqID uint64, m *proto.RegisterWorker) {
+	reply := proto.MustMarshal(&proto.RegisterWorkerReply{NodeID: n.id, JobID: n.cfg.JobID, SessionDir: n.cfg.SessionDir, StoreDir: n.cfg.StoreDir})
+	if m.IsDriver {
+		c.Reply(reqID, reply)
+		return
+	}
+	if want := runtime.GOOS + "/" + runtime.GOARCH; m.Platform != want {
+		c.ReplyError(reqID, fmt.Errorf("node: worker built for %s, node runs %s", m.Platform, want))
+		n.kill(m.WorkerID)
+		return
+	}
+	if n.cfg.RegistryHash != "" && m.RegistryHash != n.cfg.RegistryHash {
+		c.ReplyError(reqID, fmt.Errorf("%w (worker %s, driver %s)", ErrRegistryMismatch, m.RegistryHash, n.cfg.RegistryHash))
+		n.kill(m.WorkerID)
+		return
+	}
+	n.mu.Lock()
+	p, ok := n.procs[m.WorkerID]
+	if !ok {
+		n.mu.Unlock()
+		c.ReplyError(reqID, fmt.Errorf("node: unknown worker %s", m.WorkerID))
+		return
+	}
+	p.addr = m.Addr
+	n.connWkr[c] = m.WorkerID
+	acts := n.sched.WorkerRegistered(m.WorkerID, time.Now())
+	n.mu.Unlock()
+	c.Reply(reqID, reply)
+	n.do(acts)
+}
+
+// The GCS's view of this node (gcs.NodeAPI).
+
+// LeaseForActor implements gcs.NodeAPI.
+func (n *Node) LeaseForActor(res map[string]float64, done func(gcs.Grant, error)) {
+	set, err := resources.FromFloats(res)
+	if err != nil {
+		done(gcs.Grant{}, err)
+		return
+	}
+	n.mu.Lock()
+	acts := n.sched.Request(&LeaseReq{Resources: set, ForActor: true, Reply: done}, time.Now())
+	n.mu.Unlock()
+	n.do(acts)
+}
+
+// ActorCreated implements gcs.NodeAPI.
+func (n *Node) ActorCreated(leaseID uint64, hold bool) {
+	n.mu.Lock()
+	acts := n.sched.ActorCreated(leaseID, hold, time.Now())
+	n.mu.Unlock()
+	n.do(acts)
+}
+
+// KillActorWorker implements gcs.NodeAPI.
+func (n *Node) KillActorWorker(leaseID uint64, w ids.WorkerID) { n.kill(w) }
+
+// Dial implements gcs.NodeAPI.
+func (n *Node) Dial(ctx context.Context, addr string) (*rpc.Conn, error) {
+	return rpc.Dial(ctx, addr, n.cfg.Token, nil)
+}
+
+// WorkerEnv reports whether this process was started as a worker, and its
+// settings.
+func WorkerEnv() (isWorker bool, id ids.WorkerID, nodeAddr, token, sessionDir, namespace string) {
+	if os.Getenv(EnvWorker) != "1" {
+		return false, id, "", "", "", ""
+	}
+	u, err := ids.ParseNodeID(os.Getenv(EnvWorkerID)) // same size as a worker ID
+	if err == nil {
+		id = ids.WorkerID(u)
+	}
+	return true, id, os.Getenv(EnvNodeAddr), os.Getenv(EnvToken), os.Getenv(EnvSessionDir), strings.TrimSpace(os.Getenv(EnvNamespace))
+}
