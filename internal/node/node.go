@@ -236,15 +236,31 @@ func (n *Node) reap(w ids.WorkerID) {
 
 // do carries out scheduler actions. Called without n.mu.
 func (n *Node) do(acts []Action) {
+	n.mu.Lock()
+	stopping := n.stopping
+	n.mu.Unlock()
+	if stopping {
+		return
+	}
 	for _, a := range acts {
 		switch a.Kind {
 		case ActStartWorker:
 			if err := n.startWorker(a.Worker); err != nil {
-				n.log.Error("starting worker", "err", err)
 				n.mu.Lock()
-				_, more := n.sched.WorkerExited(a.Worker, time.Now())
+				stopping := n.stopping
+				n.sched.WorkerExited(a.Worker, time.Now())
+				// Retrying would fail the same way: fail the waiting requests.
+				var failed []*LeaseReq
+				if !stopping {
+					failed = n.sched.DrainQueue()
+				}
 				n.mu.Unlock()
-				n.do(more)
+				if !stopping {
+					n.log.Error("starting worker", "err", err)
+				}
+				for _, r := range failed {
+					r.Reply.(func(gcs.Grant, error))(gcs.Grant{}, err)
+				}
 			}
 		case ActGrant:
 			n.mu.Lock()

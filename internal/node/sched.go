@@ -391,3 +391,11 @@ func (s *Scheduler) Readd(id ids.WorkerID, now time.Time) []Action {
 	s.workers[id] = &schedWorker{id: id, phase: phaseIdle, idleSince: now}
 	return s.dispatch(now)
 }
+
+// DrainQueue removes and returns every queued request (used when workers
+// cannot be started at all).
+func (s *Scheduler) DrainQueue() []*LeaseReq {
+	q := s.queue
+	s.queue = nil
+	return q
+}
