@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/goray/ray/internal/session"
 	"io"
 	"os"
 	"path/filepath"
@@ -115,7 +116,7 @@ func Shutdown() {
 	if state.node != nil {
 		state.node.Close()
 	}
-	os.RemoveAll(filepath.Join(state.session, "sockets"))
+	os.RemoveAll(session.SocketDir(state.session))
 	state.rt, state.node = nil, nil
 }
 

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"github.com/goray/ray/internal/session"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -107,7 +108,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		actors: make(map[ids.ActorID]*actorClient),
 	}
 	rt.exec.init(rt)
-	sockDir := filepath.Join(cfg.SessionDir, "sockets")
+	sockDir := session.SocketDir(cfg.SessionDir)
 	if err := os.MkdirAll(sockDir, 0o700); err != nil {
 		return nil, fmt.Errorf("ray: socket dir: %w", err)
 	}

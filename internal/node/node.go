@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/goray/ray/internal/session"
 	"io"
 	"log/slog"
 	"os"
@@ -111,7 +112,7 @@ func Start(cfg Config) (*Node, error) {
 		cfg.StoreDir = filepath.Join(base, "goray-"+n.id.String()[:12])
 		n.cfg.StoreDir = cfg.StoreDir
 	}
-	for _, d := range []string{filepath.Join(cfg.SessionDir, "logs"), filepath.Join(cfg.SessionDir, "sockets")} {
+	for _, d := range []string{filepath.Join(cfg.SessionDir, "logs"), session.SocketDir(cfg.SessionDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}
@@ -123,7 +124,7 @@ func Start(cfg Config) (*Node, error) {
 	n.store = st
 	n.sched = NewScheduler(cfg.Resources, ids.NewWorkerID)
 	n.gcs = gcs.New(n)
-	ln, err := rpc.Listen("unix:"+filepath.Join(cfg.SessionDir, "sockets", "node-"+n.id.String()[:12]), cfg.Token)
+	ln, err := rpc.Listen("unix:"+filepath.Join(session.SocketDir(cfg.SessionDir), "node-"+n.id.String()[:12]), cfg.Token)
 	if err != nil {
 		st.Close()
 		return nil, err
