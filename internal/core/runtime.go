@@ -69,6 +69,9 @@ type Runtime struct {
 	closed   bool
 
 	exec executor
+	// ready is closed once New has finished: requests that arrive earlier
+	// (a lease can be granted the moment the node registers us) wait.
+	ready chan struct{}
 
 	blockMu sync.Mutex
 	blocked int
@@ -105,7 +108,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		tasks: ids.NewTaskIDGen(), refs: NewRefCounter(),
 		objects: make(map[ids.ObjectID]*object), conns: make(map[string]*peerConn),
 		classes: make(map[string]*schedClass), inflight: make(map[ids.TaskID]*task),
-		actors: make(map[ids.ActorID]*actorClient),
+		actors: make(map[ids.ActorID]*actorClient), ready: make(chan struct{}),
 	}
 	rt.exec.init(rt)
 	sockDir := session.SocketDir(cfg.SessionDir)
@@ -141,6 +144,8 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	rt.nodeID, rt.jobID, rt.store = reply.NodeID, reply.JobID, reply.StoreDir
 	rt.self.NodeID = reply.NodeID
+	SetCurrent(rt)
+	close(rt.ready)
 	return rt, nil
 }
 
@@ -238,6 +243,15 @@ func (rt *Runtime) conn(ctx context.Context, addr string) (*rpc.Conn, error) {
 
 // Handle serves the core worker service (rpc.Handler).
 func (rt *Runtime) Handle(c *rpc.Conn, kind, method byte, reqID uint64, payload []byte) {
+	select {
+	case <-rt.ready:
+	default:
+		select {
+		case <-rt.ready:
+		case <-c.Done():
+			return
+		}
+	}
 	switch method {
 	case proto.WorkerPushTask:
 		var spec proto.TaskSpec
