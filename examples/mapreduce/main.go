@@ -35,8 +35,16 @@ func main() {
 	if err := ray.Init(ctx); err != nil {
 		log.Fatal(err)
 	}
-	defer ray.Shutdown()
+	err := run(ctx)
+	// Shut down before log.Fatal, which exits without running deferred
+	// calls and would leave the object store behind in /dev/shm.
+	ray.Shutdown()
+	if err != nil {
+		log.Fatal(err)
+	}
+}
 
+func run(ctx context.Context) error {
 	items := make([]int, 100)
 	for i := range items {
 		items[i] = i
@@ -66,13 +74,14 @@ func main() {
 	// The map results can still be fetched on their own.
 	output, err := ray.GetAll(ctx, refs...)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	fmt.Println("map output:", output[:5], "...", output[len(output)-1])
 
 	result, err := ray.Get(ctx, finalSum)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	fmt.Println("goray map/reduce sum:", result)
+	return nil
 }

@@ -45,24 +45,33 @@ func main() {
 	if err := ray.Init(ctx); err != nil {
 		log.Fatal(err)
 	}
-	defer ray.Shutdown()
+	err := run(ctx)
+	// Shut down before log.Fatal, which exits without running deferred
+	// calls and would leave the object store behind in /dev/shm.
+	ray.Shutdown()
+	if err != nil {
+		log.Fatal(err)
+	}
+}
 
+func run(ctx context.Context) error {
 	// Call the task with a literal argument value (80 KB, sent inline).
 	small, err := ray.Get(ctx, SumMatrix.Remote(ones(100, 100), 100, 100))
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	fmt.Println(strconv.FormatFloat(small, 'f', -1, 64))
 
 	// Put a large matrix (8 MB) into the object store...
 	matrixRef, err := ray.Put(ctx, ones(1000, 1000))
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	// ...and call the task with the object reference as an argument.
 	large, err := ray.Get(ctx, SumMatrix.Remote(matrixRef, 1000, 1000))
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	fmt.Println(strconv.FormatFloat(large, 'f', -1, 64))
+	return nil
 }

@@ -81,38 +81,46 @@ func main() {
 	if err := ray.Init(ctx); err != nil {
 		log.Fatal(err)
 	}
-	defer ray.Shutdown()
+	err := run(ctx, *numTasks, *numSamplesPerTask, *poll)
+	// Shut down before log.Fatal, which exits without running deferred
+	// calls and would leave the object store behind in /dev/shm.
+	ray.Shutdown()
+	if err != nil {
+		log.Fatal(err)
+	}
+}
 
-	totalNumSamples := *numTasks * *numSamplesPerTask
+func run(ctx context.Context, numTasks, numSamplesPerTask int, poll time.Duration) error {
+	totalNumSamples := numTasks * numSamplesPerTask
 
 	// Create the progress actor.
 	progressActor, err := NewProgressActor.Remote(totalNumSamples)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 
-	results := make([]ray.Ref[int], *numTasks)
+	results := make([]ray.Ref[int], numTasks)
 	for i := range results {
-		results[i] = SamplingTask.Remote(*numSamplesPerTask, i, progressActor)
+		results[i] = SamplingTask.Remote(numSamplesPerTask, i, progressActor)
 	}
 
 	// Query progress periodically.
 	for {
 		progress, err := ray.Get(ctx, GetProgress.Remote(progressActor))
 		if err != nil {
-			log.Fatal(err)
+			return err
 		}
 		fmt.Printf("Progress: %d%%\n", int(progress*100))
 		if progress == 1 {
 			break
 		}
-		time.Sleep(*poll)
+		time.Sleep(poll)
 	}
 
 	// Get all the sampling tasks' results.
 	counts, err := ray.GetAll(ctx, results...)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	totalNumInside := 0
 	for _, n := range counts {
@@ -120,4 +128,5 @@ func main() {
 	}
 	pi := float64(totalNumInside*4) / float64(totalNumSamples)
 	fmt.Printf("Estimated value of π is: %v\n", pi)
+	return nil
 }

@@ -406,3 +406,17 @@ func setNarrowInts(ptr any, k byte, payload []byte, orig any) error {
 	}
 	return nil
 }
+
+// RawParts returns the raw encoding of v as a header and the payload, which
+// aliases v's memory (no copy), so a writer can send both straight to a
+// file. ok is false for values off the raw path, and on big-endian hosts
+// (where the payload needs byte swapping).
+func RawParts(v any) (header [RawHeaderSize]byte, payload []byte, ok bool) {
+	kind, b, ok := rawBytes(v)
+	if !ok || !littleEndian {
+		return header, nil, false
+	}
+	header[0] = FormatRaw
+	header[1] = kind
+	return header, b, true
+}

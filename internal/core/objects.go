@@ -258,12 +258,12 @@ func (rt *Runtime) holdContained(ctx context.Context, refs []proto.ObjRef, holde
 // inline limit. Large raw slices are encoded straight into shared memory.
 func (rt *Runtime) encodeValue(ctx context.Context, id ids.ObjectID, v any) (o *object, err error) {
 	o = newObject(true)
-	if n, ok := codec.RawSize(v); ok && n > rt.inline {
-		err = rt.writeStore(ctx, id, int64(n), func(b []byte) error { return codec.MarshalTo(b, v) })
-		if err != nil {
+	if hdr, payload, ok := codec.RawParts(v); ok && len(hdr)+len(payload) > rt.inline {
+		n := int64(len(hdr) + len(payload))
+		if err := rt.writeStore(ctx, id, n, hdr[:], payload); err != nil {
 			return nil, err
 		}
-		o.inStore, o.size, o.node = true, int64(n), rt.nodeID
+		o.inStore, o.size, o.node = true, n, rt.nodeID
 		return o, nil
 	}
 	b, err := codec.Marshal(v)
@@ -271,7 +271,7 @@ func (rt *Runtime) encodeValue(ctx context.Context, id ids.ObjectID, v any) (o *
 		return nil, fmt.Errorf("%w: %w", ErrEncode, err)
 	}
 	if len(b) > rt.inline {
-		if err := rt.writeStore(ctx, id, int64(len(b)), func(dst []byte) error { copy(dst, b); return nil }); err != nil {
+		if err := rt.writeStore(ctx, id, int64(len(b)), b); err != nil {
 			return nil, err
 		}
 		o.inStore, o.size, o.node = true, int64(len(b)), rt.nodeID
@@ -281,8 +281,21 @@ func (rt *Runtime) encodeValue(ctx context.Context, id ids.ObjectID, v any) (o *
 	return o, nil
 }
 
-func (rt *Runtime) writeStore(ctx context.Context, id ids.ObjectID, size int64, fill func([]byte) error) error {
-	b, err := rt.node.Call(ctx, proto.NodeStoreCreate, proto.MustMarshal(&proto.StoreCreate{ID: id, Size: size}))
+// writeStore creates object id of size bytes in the node's store and fills
+// it with parts (one copy, by pwrite).
+func (rt *Runtime) writeStore(ctx context.Context, id ids.ObjectID, size int64, parts ...[]byte) error {
+	if rt.storeCap > 0 && rt.storedSinceGC.Add(size) > rt.storeCap/4 {
+		rt.storedSinceGC.Store(0)
+		runtime.GC() // unreachable Refs release their objects
+	}
+	req := proto.MustMarshal(&proto.StoreCreate{ID: id, Size: size})
+	b, err := rt.node.Call(ctx, proto.NodeStoreCreate, req)
+	if err != nil && isFullErr(err) {
+		// Last resort before failing: collect, let the releases land, retry.
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+		b, err = rt.node.Call(ctx, proto.NodeStoreCreate, req)
+	}
 	if err != nil {
 		var re *rpc.RemoteError
 		if errors.As(err, &re) && isStoreFull(re.Msg) {
@@ -294,22 +307,24 @@ func (rt *Runtime) writeStore(ctx context.Context, id ids.ObjectID, size int64, 
 	if err := proto.Unmarshal(b, &sp); err != nil {
 		return err
 	}
-	w, err := objstore.OpenWriter(sp.Path, size)
-	if err == nil {
-		err = fill(w.Bytes())
-		if cerr := w.Close(); err == nil {
-			err = cerr
-		}
-	}
+	err = objstore.WriteFile(sp.Path, parts...)
 	ids := proto.MustMarshal(&proto.ObjectIDs{IDs: []ids.ObjectID{id}})
 	if err != nil {
 		rt.node.Send(proto.NodeStoreAbort, ids)
-		return fmt.Errorf("%w: %w", ErrEncode, err)
+		if errors.Is(err, objstore.ErrObjectStoreFull) {
+			return fmt.Errorf("%w: %v", ErrObjectStoreFull, err)
+		}
+		return fmt.Errorf("ray: writing object %s: %w", id, err)
 	}
 	if _, err := rt.node.Call(ctx, proto.NodeStoreSeal, ids); err != nil {
 		return fmt.Errorf("ray: object store seal: %w", err)
 	}
 	return nil
+}
+
+func isFullErr(err error) bool {
+	var re *rpc.RemoteError
+	return errors.As(err, &re) && isStoreFull(re.Msg)
 }
 
 func isStoreFull(msg string) bool {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/goray/ray/internal/ids"
@@ -72,6 +73,12 @@ type Runtime struct {
 	// ready is closed once New has finished: requests that arrive earlier
 	// (a lease can be granted the moment the node registers us) wait.
 	ready chan struct{}
+
+	// storeCap and storedSinceGC drive collections under store pressure:
+	// dropped Refs are only found by the Go GC, and they are too small to
+	// make it run on their own.
+	storeCap      int64
+	storedSinceGC atomic.Int64
 
 	blockMu sync.Mutex
 	blocked int
@@ -142,7 +149,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		rt.Close()
 		return nil, err
 	}
-	rt.nodeID, rt.jobID, rt.store = reply.NodeID, reply.JobID, reply.StoreDir
+	rt.nodeID, rt.jobID, rt.store, rt.storeCap = reply.NodeID, reply.JobID, reply.StoreDir, reply.StoreCapacity
 	rt.self.NodeID = reply.NodeID
 	SetCurrent(rt)
 	close(rt.ready)

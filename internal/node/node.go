@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -109,7 +110,8 @@ func Start(cfg Config) (*Node, error) {
 		if st, err := os.Stat(base); err != nil || !st.IsDir() {
 			base = os.TempDir()
 		}
-		cfg.StoreDir = filepath.Join(base, "goray-"+n.id.String()[:12])
+		sweepStaleStores(base)
+		cfg.StoreDir = filepath.Join(base, fmt.Sprintf("goray-%s-%d", n.id.String()[:12], os.Getpid()))
 		n.cfg.StoreDir = cfg.StoreDir
 	}
 	for _, d := range []string{filepath.Join(cfg.SessionDir, "logs"), session.SocketDir(cfg.SessionDir)} {
@@ -603,7 +605,7 @@ func (n *Node) Handle(c *rpc.Conn, kind, method byte, reqID uint64, payload []by
 }
 
 func (n *Node) register(c *rpc.Conn, reqID uint64, m *proto.RegisterWorker) {
-	reply := proto.MustMarshal(&proto.RegisterWorkerReply{NodeID: n.id, JobID: n.cfg.JobID, SessionDir: n.cfg.SessionDir, StoreDir: n.cfg.StoreDir})
+	reply := proto.MustMarshal(&proto.RegisterWorkerReply{NodeID: n.id, JobID: n.cfg.JobID, SessionDir: n.cfg.SessionDir, StoreDir: n.cfg.StoreDir, StoreCapacity: n.cfg.ObjectStoreMemory})
 	if m.IsDriver {
 		c.Reply(reqID, reply)
 		return
@@ -675,4 +677,34 @@ func WorkerEnv() (isWorker bool, id ids.WorkerID, nodeAddr, token, sessionDir, n
 		id = ids.WorkerID(u)
 	}
 	return true, id, os.Getenv(EnvNodeAddr), os.Getenv(EnvToken), os.Getenv(EnvSessionDir), strings.TrimSpace(os.Getenv(EnvNamespace))
+}
+
+// sweepStaleStores removes store directories (goray-<node>-<pid>) that this
+// user's dead processes left behind: a driver killed by a signal, or ended
+// by os.Exit, never runs Shutdown, and tmpfs memory is not freed by itself.
+func sweepStaleStores(base string) {
+	des, err := os.ReadDir(base)
+	if err != nil {
+		return
+	}
+	uid := uint32(os.Getuid())
+	for _, de := range des {
+		name := de.Name()
+		if !de.IsDir() || !strings.HasPrefix(name, "goray-") {
+			continue
+		}
+		i := strings.LastIndexByte(name, '-')
+		pid, err := strconv.Atoi(name[i+1:])
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		var st syscall.Stat_t
+		path := filepath.Join(base, name)
+		if syscall.Lstat(path, &st) != nil || st.Uid != uid {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(path)
+		}
+	}
 }

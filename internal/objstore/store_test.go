@@ -94,7 +94,8 @@ func TestStoreLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi, err := os.Stat(path); err != nil || fi.Size() != 1000 || fi.Mode().Perm() != 0o600 {
+	// Created empty; the creator fills it (WriteFile or OpenWriter).
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("object file: %v, %v", fi, err)
 	}
 	if p, size, sealed, ok := s.Lookup(id); !ok || sealed || size != 1000 || p != path {
@@ -395,5 +396,31 @@ func TestCloseDuringPuts(t *testing.T) {
 	wg.Wait()
 	if _, err := os.Stat(s.Dir()); !os.IsNotExist(err) {
 		t.Fatalf("store directory after Close: %v", err)
+	}
+}
+
+func TestWriteFileAndSealChecksSize(t *testing.T) {
+	s := newStore(t, 1<<20, time.Second)
+	id := newID()
+	path, err := s.Create(context.Background(), id, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(path, []byte("short")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Seal(id); err == nil {
+		t.Fatal("sealed an object whose file is shorter than its size")
+	}
+	head := bytes.Repeat([]byte{1}, 10)
+	if err := WriteFile(path, head, bytes.Repeat([]byte{2}, 990)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Seal(id); err != nil {
+		t.Fatal(err)
+	}
+	v, err := MapReadOnly(path, 1000)
+	if err != nil || v[9] != 1 || v[10] != 2 || v[999] != 2 {
+		t.Fatalf("contents after WriteFile: %v", err)
 	}
 }

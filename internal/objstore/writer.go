@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
@@ -21,8 +22,10 @@ type Writer struct {
 }
 
 // OpenWriter maps the first size bytes of the object file at path read-write
-// and shared, so what is written is what readers of the file see. The file
-// must be at least size bytes long.
+// and shared, so what is written is what readers of the file see. A shorter
+// file is extended to size. A full /dev/shm shows up as SIGBUS on a store
+// to the mapping; WriteFile reports it as an error instead, and is faster on
+// tmpfs: prefer it.
 func OpenWriter(path string, size int64) (*Writer, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("objstore: open writer %s: negative size %d", path, size)
@@ -32,8 +35,15 @@ func OpenWriter(path string, size int64) (*Writer, error) {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
-	if err := checkFileSize(fd, path, size, nil); err != nil {
-		return nil, err
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if st.Size < size {
+		// Created empty by Store.Create: size it for the mapping.
+		if err := unix.Ftruncate(fd, size); err != nil {
+			return nil, &os.PathError{Op: "ftruncate", Path: path, Err: err}
+		}
 	}
 	if size == 0 {
 		return &Writer{data: []byte{}}, nil
@@ -119,4 +129,28 @@ func checkFileSize(fd int, path string, size int64, st *unix.Stat_t) error {
 		return fmt.Errorf("objstore: %s is %d bytes, want at least %d", path, st.Size, size)
 	}
 	return nil
+}
+
+// WriteFile fills the object file at path with parts, in order, using
+// pwrite: one copy from the caller's memory into shared memory. A full
+// /dev/shm is ErrObjectStoreFull.
+func WriteFile(path string, parts ...[]byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	var off int64
+	for _, p := range parts {
+		if _, err = f.WriteAt(p, off); err != nil {
+			break
+		}
+		off += int64(len(p))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, unix.ENOSPC) {
+		return fmt.Errorf("%w: %s: %v", ErrObjectStoreFull, filepath.Dir(path), err)
+	}
+	return err
 }

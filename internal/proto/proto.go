@@ -201,6 +201,8 @@ type RegisterWorkerReply struct {
 	JobID      ids.JobID
 	SessionDir string
 	StoreDir   string
+	// StoreCapacity lets owners collect garbage before the store fills.
+	StoreCapacity int64
 }
 
 // LeaseRequest asks the node for a worker with these resources.

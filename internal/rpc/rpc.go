@@ -235,12 +235,13 @@ func (c *Conn) Go(method byte, payload []byte) (chan result, uint64, error) {
 	return ch, id, nil
 }
 
-// CallAsync sends a request and calls done with its result on the read
-// goroutine (done must not block).
+// CallAsync sends a request and calls done with its result. done always
+// runs on a goroutine of its own, never on the caller's, even when sending
+// fails at once, so callers may hold locks that done takes.
 func (c *Conn) CallAsync(method byte, payload []byte, done func([]byte, error)) {
 	ch, _, err := c.Go(method, payload)
 	if err != nil {
-		done(nil, err)
+		go done(nil, err)
 		return
 	}
 	go func() {

@@ -155,3 +155,24 @@ func BenchmarkCallUnix(b *testing.B) {
 		}
 	}
 }
+
+func TestCallAsyncNeverCallsBackInline(t *testing.T) {
+	ln, _ := serve(t, "unix:"+filepath.Join(t.TempDir(), "s.sock"), "t")
+	c, err := Dial(context.Background(), ln.Addr(), "t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	var mu sync.Mutex
+	done := make(chan error, 1)
+	mu.Lock() // a caller holding a lock the callback needs must not deadlock
+	c.CallAsync(methodEcho, nil, func(_ []byte, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		done <- err
+	})
+	mu.Unlock()
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Fatalf("want ErrClosed, got %v", err)
+	}
+}
