@@ -114,6 +114,9 @@ func newActor[S any](cls *actorBase, loc string, args []any) (*ActorHandle[S], e
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", loc, err)
 	}
+	if cls.at.Late {
+		return nil, lateError(loc, cls.at.Name, cls.at.Loc)
+	}
 	in, err := checkArgs(loc, cls.at.Name, cls.at.ArgTypes, false, args)
 	if err != nil {
 		return nil, err
@@ -137,6 +140,9 @@ func (b *methodBase) remote(a actorRef, loc string, args []any) *core.Handle {
 	}
 	if !a.ok {
 		return core.FailedHandle(fmt.Errorf("%s: %s.Remote: %w", loc, b.m.Name, errZeroHandle))
+	}
+	if b.m.Late {
+		return core.FailedHandle(lateError(loc, b.m.Name, b.m.Loc))
 	}
 	in, err := checkArgs(loc, b.m.Name, b.m.ArgTypes, false, args)
 	if err != nil {

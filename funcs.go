@@ -64,6 +64,13 @@ func callerLoc() string {
 	return fmt.Sprintf("%s:%d", filepath.Base(file), line)
 }
 
+// lateError reports a registration made after Init: workers, which re-run
+// the binary, never make it.
+func lateError(loc, name, regLoc string) error {
+	return fmt.Errorf("%s: %s (registered at %s) was registered after ray.Init; workers will not know it — register functions, actors and methods in package-level var declarations: %w",
+		loc, name, regLoc, ErrUnknownFunction)
+}
+
 func argCountError(got, want int) error {
 	return fmt.Errorf("%w: got %d arguments, want %d", ErrInvalidArgument, got, want)
 }
@@ -141,6 +148,9 @@ func (b *funcBase) remote(loc string, args []any) *core.Handle {
 	rt := core.Current()
 	if rt == nil {
 		return core.FailedHandle(fmt.Errorf("%s: %s.Remote: %w", loc, b.f.Name, ErrNotInitialized))
+	}
+	if b.f.Late {
+		return core.FailedHandle(lateError(loc, b.f.Name, b.f.Loc))
 	}
 	in, err := checkArgs(loc, b.f.Name, b.f.ArgTypes, b.f.Variadic, args)
 	if err != nil {

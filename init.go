@@ -38,6 +38,7 @@ func Init(ctx context.Context, opts ...InitOption) error {
 	if isWorker, id, nodeAddr, token, session, ns := node.WorkerEnv(); isWorker {
 		runWorker(ctx, id, nodeAddr, token, session, ns)
 	}
+	core.Default.Seal()
 	state.Lock()
 	defer state.Unlock()
 	if state.rt != nil {

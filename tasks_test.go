@@ -142,6 +142,11 @@ func TestCallerMistakes(t *testing.T) {
 	if !errors.Is(err, ray.ErrInvalidArgument) {
 		t.Fatalf("channel: %v", err)
 	}
+	late := ray.Func1(func(x int) int { return x + 1 }) // after Init: workers lack it
+	if _, err := ray.Get(ctx, late.Remote(1)); !errors.Is(err, ray.ErrUnknownFunction) ||
+		!strings.Contains(err.Error(), "tasks_test.go:") || !strings.Contains(err.Error(), "after ray.Init") {
+		t.Fatalf("late registration: %v", err)
+	}
 	type unencodable struct{ C chan int }
 	if _, err := ray.Put(ctx, unencodable{C: make(chan int)}); !errors.Is(err, ray.ErrEncode) {
 		t.Fatalf("Put of a channel: %v", err)

@@ -43,6 +43,9 @@ type Func struct {
 	ArgTypes []reflect.Type // parameter types, context excluded
 	Variadic bool           // the last ArgType repeats
 	Result   reflect.Type   // nil for none
+	// Late: registered after Init; workers started from the binary will
+	// not have it.
+	Late bool
 	// Invoke decodes args and calls the function.
 	Invoke func(ctx context.Context, args []Arg) (any, error)
 }
@@ -52,6 +55,7 @@ type ActorType struct {
 	Name     string
 	Loc      string
 	ArgTypes []reflect.Type
+	Late     bool
 	New      func(ctx context.Context, args []Arg) (any, error)
 }
 
@@ -62,6 +66,7 @@ type Method struct {
 	Actor    reflect.Type // the receiver type
 	ArgTypes []reflect.Type
 	Result   reflect.Type
+	Late     bool
 	Invoke   func(ctx context.Context, inst any, args []Arg) (any, error)
 }
 
@@ -74,6 +79,16 @@ type Registry struct {
 	actors  map[string]*ActorType
 	methods map[string]*Method
 	hash    string
+	sealed  bool
+}
+
+// Seal marks the end of package initialization (Init calls it): later
+// registrations are flagged Late, since workers re-running the binary only
+// register what package init does.
+func (r *Registry) Seal() {
+	r.mu.Lock()
+	r.sealed = true
+	r.mu.Unlock()
 }
 
 // Default is the process's registry.
@@ -103,6 +118,7 @@ func (r *Registry) AddFunc(f *Func) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.check(f.Name, f.Loc)
+	f.Late = r.sealed
 	r.funcs[f.Name] = f
 	r.hash = ""
 }
@@ -112,6 +128,7 @@ func (r *Registry) AddActor(a *ActorType) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.check(a.Name, a.Loc)
+	a.Late = r.sealed
 	r.actors[a.Name] = a
 	r.hash = ""
 }
@@ -121,6 +138,7 @@ func (r *Registry) AddMethod(m *Method) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.check(m.Name, m.Loc)
+	m.Late = r.sealed
 	r.methods[m.Name] = m
 	r.hash = ""
 }
@@ -147,7 +165,7 @@ func (r *Registry) Method(name string) (*Method, bool) {
 	return m, ok
 }
 
-// Hash digests every registration's name and signature. A worker whose
+// Hash digests every package-init registration's name and signature. A worker whose
 // hash differs from its driver's runs a different binary and is refused.
 func (r *Registry) Hash() string {
 	r.mu.Lock()
@@ -163,14 +181,22 @@ func (r *Registry) Hash() string {
 		}
 		return strings.Join(s, ",")
 	}
+	// Late registrations are left out: a worker re-running the binary
+	// never makes them, and they are refused at the caller instead.
 	for n, f := range r.funcs {
-		lines = append(lines, fmt.Sprintf("f %s(%s)%v", n, sig(f.ArgTypes), f.Result))
+		if !f.Late {
+			lines = append(lines, fmt.Sprintf("f %s(%s)%v", n, sig(f.ArgTypes), f.Result))
+		}
 	}
 	for n, a := range r.actors {
-		lines = append(lines, fmt.Sprintf("a %s(%s)", n, sig(a.ArgTypes)))
+		if !a.Late {
+			lines = append(lines, fmt.Sprintf("a %s(%s)", n, sig(a.ArgTypes)))
+		}
 	}
 	for n, m := range r.methods {
-		lines = append(lines, fmt.Sprintf("m %s(%s)%v", n, sig(m.ArgTypes), m.Result))
+		if !m.Late {
+			lines = append(lines, fmt.Sprintf("m %s(%s)%v", n, sig(m.ArgTypes), m.Result))
+		}
 	}
 	sort.Strings(lines)
 	h := sha256.Sum256([]byte(strings.Join(lines, "\n")))

@@ -102,7 +102,7 @@ func (g *GCS) schedule(a *actor) {
 	}
 	g.node.LeaseForActor(res, func(gr Grant, err error) {
 		if err != nil {
-			g.died(a, "no worker for the actor: "+err.Error(), false)
+			g.died(a, "no worker for the actor: "+err.Error(), true)
 			return
 		}
 		g.mu.Lock()

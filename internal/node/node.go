@@ -610,14 +610,25 @@ func (n *Node) register(c *rpc.Conn, reqID uint64, m *proto.RegisterWorker) {
 		c.Reply(reqID, reply)
 		return
 	}
-	if want := runtime.GOOS + "/" + runtime.GOARCH; m.Platform != want {
-		c.ReplyError(reqID, fmt.Errorf("node: worker built for %s, node runs %s", m.Platform, want))
-		n.kill(m.WorkerID)
-		return
+	var refuse error
+	if want := platform(); m.Platform != want {
+		refuse = fmt.Errorf("node: worker built for %s, node runs %s", m.Platform, want)
+	} else if n.cfg.RegistryHash != "" && m.RegistryHash != n.cfg.RegistryHash {
+		refuse = fmt.Errorf("%w (worker %s, driver %s)", ErrRegistryMismatch, m.RegistryHash, n.cfg.RegistryHash)
 	}
-	if n.cfg.RegistryHash != "" && m.RegistryHash != n.cfg.RegistryHash {
-		c.ReplyError(reqID, fmt.Errorf("%w (worker %s, driver %s)", ErrRegistryMismatch, m.RegistryHash, n.cfg.RegistryHash))
+	if refuse != nil {
+		// Every worker from this binary would be refused the same way: fail
+		// the waiting requests rather than start workers forever.
+		c.ReplyError(reqID, refuse)
 		n.kill(m.WorkerID)
+		n.mu.Lock()
+		n.sched.WorkerExited(m.WorkerID, time.Now())
+		failed := n.sched.DrainQueue()
+		n.mu.Unlock()
+		n.log.Error("refused worker", "err", refuse)
+		for _, r := range failed {
+			r.Reply.(func(gcs.Grant, error))(gcs.Grant{}, refuse)
+		}
 		return
 	}
 	n.mu.Lock()
@@ -708,3 +719,5 @@ func sweepStaleStores(base string) {
 		}
 	}
 }
+
+func platform() string { return runtime.GOOS + "/" + runtime.GOARCH }
