@@ -22,6 +22,16 @@ func (l *Log) Len() int           { return len(l.entries) }
 func (l *Log) PID() int           { return os.Getpid() }
 func (l *Log) Crash()             { os.Exit(7) }
 
+// CrashOnce kills the actor's process the first time (marker absent), and
+// returns the pid on the retry.
+func (l *Log) CrashOnce(marker string) int {
+	if _, err := os.Stat(marker); err != nil {
+		os.WriteFile(marker, nil, 0o600)
+		os.Exit(8)
+	}
+	return os.Getpid()
+}
+
 // Slow records how many calls overlap.
 func (l *Log) Slow(d time.Duration) int {
 	n := l.active.Add(1)
@@ -45,6 +55,7 @@ var (
 	logPID    = ray.Method0((*Log).PID)
 	logCrash  = ray.Method0Void((*Log).Crash)
 	logSlow   = ray.Method1((*Log).Slow)
+	logCrash1 = ray.Method1((*Log).CrashOnce)
 
 	newAccount = ray.Actor1Err(func(b int) (*Account, error) {
 		if b < 0 {
@@ -213,5 +224,26 @@ func TestActorTaskRetries(t *testing.T) {
 	pid2, err := ray.Get(ctx, logPID.Remote(l))
 	if err != nil || pid2 == pid1 {
 		t.Fatalf("after restart: pid %d (was %d), %v", pid2, pid1, err)
+	}
+}
+
+func TestActorCallInFlightIsRetried(t *testing.T) {
+	ctx := start(t, ray.NumCPUs(2))
+	marker := t.TempDir() + "/crashed"
+	l, err := newLog.Options(ray.MaxRestarts(1), ray.MaxTaskRetries(1)).Remote(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid1, _ := ray.Get(ctx, logPID.Remote(l))
+	// The call kills the actor; it is retried on the restarted instance.
+	pid2, err := ray.Get(ctx, logCrash1.Remote(l, marker))
+	if err != nil || pid2 == pid1 || pid2 == 0 {
+		t.Fatalf("retried call: pid %d (first %d), %v", pid2, pid1, err)
+	}
+	// Without MaxTaskRetries the same crash fails the call.
+	m2 := t.TempDir() + "/crashed"
+	l2, _ := newLog.Options(ray.MaxRestarts(1)).Remote(0)
+	if _, err := ray.Get(ctx, logCrash1.Remote(l2, m2)); !errors.Is(err, ray.ErrActorDied) {
+		t.Fatalf("call without retries: %v", err)
 	}
 }
