@@ -55,6 +55,16 @@ type Config struct {
 	// Stdout and Stderr receive workers' output lines, prefixed (pid=N).
 	Stdout, Stderr io.Writer
 	Logger         *slog.Logger
+
+	// Cluster mode. ListenAddr ("ip:port", port 0 picks one) is the node's
+	// one TCP port for all cluster traffic; empty for the embedded
+	// single-process cluster. The head runs the GCS; other nodes join the
+	// head at HeadAddr.
+	ListenAddr string
+	IsHead     bool
+	HeadAddr   string
+	Labels     map[string]string
+	System     SystemConfig
 }
 
 // Node is a node manager: worker pool, leases, the object store, and on

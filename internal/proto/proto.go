@@ -192,6 +192,8 @@ type RegisterWorker struct {
 	RegistryHash string
 	Platform     string // GOOS/GOARCH
 	IsDriver     bool
+	// Job: a driver registers its job with its node.
+	Job *JobInfo
 }
 
 // RegisterWorkerReply tells a worker about its node and job.
@@ -203,6 +205,10 @@ type RegisterWorkerReply struct {
 	StoreDir   string
 	// StoreCapacity lets owners collect garbage before the store fills.
 	StoreCapacity int64
+	// NodeAddr is the node's cluster address (host:port), "" if embedded.
+	NodeAddr string
+	// SocketDir is where the node's local Unix sockets live.
+	SocketDir string
 }
 
 // LeaseRequest asks the node for a worker with these resources.
@@ -222,6 +228,8 @@ type LeaseGrant struct {
 	WorkerAddr string
 	WorkerPID  int
 	NodeID     ids.NodeID
+	// SpillTo: no lease here; ask the node at this address instead.
+	SpillTo string
 }
 
 // ReturnLease gives a lease back. Kill asks the node to end the worker
@@ -373,4 +381,112 @@ type NodeStatusReply struct {
 	StoreUsed     int64
 	StoreCapacity int64
 	StoreObjects  int
+}
+
+// Cluster service methods (served by every node; GCS* ones by the head).
+const (
+	GCSRegisterNode byte = iota + 100
+	GCSHeartbeat
+	GCSClusterStatus
+	GCSRegisterJob
+	GCSGetJob
+	NodeFetchBinary
+	NodePullObject
+	NodeReadObject
+	GCSGetNodes
+)
+
+// NodeInfo is a node as the GCS sees it.
+type NodeInfo struct {
+	_             struct{} `cbor:",toarray"`
+	NodeID        ids.NodeID
+	Addr          string // host:port of the node's one port
+	IsHead        bool
+	Alive         bool
+	Labels        map[string]string
+	Total         map[string]float64
+	Available     map[string]float64
+	StoreUsed     int64
+	StoreCapacity int64
+	Workers       int
+	PID           int
+	DeathReason   string
+	Pending       []map[string]float64 // queued lease requests' shapes
+}
+
+// Heartbeat is a node's periodic report; the reply carries every node, so
+// each node has the cluster view it needs to spill work back.
+type Heartbeat struct {
+	_    struct{} `cbor:",toarray"`
+	Node NodeInfo
+}
+
+// ClusterView answers Heartbeat and GetNodes.
+type ClusterView struct {
+	_     struct{} `cbor:",toarray"`
+	Nodes []NodeInfo
+}
+
+// Demand is a pending resource request shape, for status.
+type Demand struct {
+	_          struct{} `cbor:",toarray"`
+	Resources  map[string]float64
+	Count      int
+	Infeasible bool
+}
+
+// ClusterStatus is what `goray status` prints.
+type ClusterStatus struct {
+	_       struct{} `cbor:",toarray"`
+	Nodes   []NodeInfo
+	Demands []Demand
+	Actors  []ActorInfo
+}
+
+// JobInfo describes a driver's job: its binary (content-addressed), its
+// registry hash, where to fetch the binary, and its namespace.
+type JobInfo struct {
+	_            struct{} `cbor:",toarray"`
+	JobID        ids.JobID
+	BinarySHA256 string
+	BinarySize   int64
+	Platform     string
+	RegistryHash string
+	HomeNode     string // host:port of a node that has the binary
+	Namespace    string
+	DriverPID    int
+}
+
+// GetJob asks the GCS for a job.
+type GetJob struct {
+	_     struct{} `cbor:",toarray"`
+	JobID ids.JobID
+}
+
+// FetchBinary reads part of a cached binary.
+type FetchBinary struct {
+	_      struct{} `cbor:",toarray"`
+	SHA256 string
+	Offset int64
+	Length int
+}
+
+// ReadObject reads part of a sealed object from a node's store.
+type ReadObject struct {
+	_      struct{} `cbor:",toarray"`
+	ID     ids.ObjectID
+	Offset int64
+	Length int
+	// Holder asks the node to tell Holder (a node address) when the
+	// object is deleted, so secondary copies go too.
+	Holder string
+}
+
+// PullObject asks a node to copy an object from another node into its own
+// store (once, however many local readers ask).
+type PullObject struct {
+	_      struct{} `cbor:",toarray"`
+	ID     ids.ObjectID
+	Size   int64
+	NodeID ids.NodeID
 }
