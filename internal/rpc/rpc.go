@@ -28,10 +28,14 @@ const (
 	headerSize = 14
 	// MaxFrame bounds one frame's payload. Values above the inline limit go
 	// through the object store, so frames stay far below this.
-	MaxFrame      = 256 << 20
-	helloMagic    = "GORAY\x00"
-	helloVersion  = 1
-	maxTokenBytes = 1024
+	MaxFrame       = 256 << 20
+	helloMagic     = "GORAY\x00"
+	helloVersion   = 2
+	maxTokenBytes  = 1024
+	maxTargetBytes = 256
+	statusOK       = 0
+	statusAuth     = 1
+	statusRoute    = 2
 )
 
 // Errors reported by the transport.
@@ -40,6 +44,7 @@ var (
 	ErrClosed       = errors.New("rpc: connection closed")
 	ErrFrameTooLong = errors.New("rpc: frame too long")
 	ErrBadAddress   = errors.New("rpc: bad address")
+	ErrNoRoute      = errors.New("rpc: the node has no such process to route to")
 )
 
 // RemoteError is an error returned by the peer's handler.
@@ -327,23 +332,36 @@ func (c *Conn) readLoop() {
 	}
 }
 
-// splitAddr parses "unix:/path" or "tcp:host:port" (a bare host:port is TCP).
-func splitAddr(addr string) (network, address string, err error) {
+// splitAddr parses "unix:/path" or "tcp:host:port[/target]" (a bare
+// host:port is TCP). A target asks the listening node to route the
+// connection to one of its processes (e.g. "w/<worker id>").
+func splitAddr(addr string) (network, address, target string, err error) {
 	switch {
 	case strings.HasPrefix(addr, "unix:"):
-		return "unix", addr[5:], nil
+		return "unix", addr[5:], "", nil
 	case strings.HasPrefix(addr, "tcp:"):
-		return "tcp", addr[4:], nil
+		addr = addr[4:]
 	case strings.Contains(addr, ":"):
-		return "tcp", addr, nil
+	default:
+		return "", "", "", fmt.Errorf("%w: %q (want unix:/path or tcp:host:port)", ErrBadAddress, addr)
 	}
-	return "", "", fmt.Errorf("%w: %q (want unix:/path or tcp:host:port)", ErrBadAddress, addr)
+	if i := strings.IndexByte(addr, '/'); i >= 0 {
+		addr, target = addr[:i], addr[i+1:]
+	}
+	if len(target) > maxTargetBytes {
+		return "", "", "", fmt.Errorf("%w: route target too long", ErrBadAddress)
+	}
+	return "tcp", addr, target, nil
 }
+
+// RoutedAddr is the address of process target behind the node at
+// hostport.
+func RoutedAddr(hostport, target string) string { return "tcp:" + hostport + "/" + target }
 
 // Dial connects to addr, authenticates with token, and starts serving h
 // (which may be nil for a pure client) on the connection.
 func Dial(ctx context.Context, addr, token string, h Handler) (*Conn, error) {
-	network, address, err := splitAddr(addr)
+	network, address, target, err := splitAddr(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +373,7 @@ func Dial(ctx context.Context, addr, token string, h Handler) (*Conn, error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	if err := clientHello(ctx, nc, token); err != nil {
+	if err := clientHello(ctx, nc, token, target); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("rpc: dial %s: %w", addr, err)
 	}
@@ -364,7 +382,7 @@ func Dial(ctx context.Context, addr, token string, h Handler) (*Conn, error) {
 	return c, nil
 }
 
-func clientHello(ctx context.Context, nc net.Conn, token string) error {
+func clientHello(ctx context.Context, nc net.Conn, token, target string) error {
 	if len(token) > maxTokenBytes {
 		return fmt.Errorf("%w: token longer than %d bytes", ErrAuthFailed, maxTokenBytes)
 	}
@@ -379,6 +397,8 @@ func clientHello(ctx context.Context, nc net.Conn, token string) error {
 	msg = append(msg, helloVersion)
 	msg = binary.BigEndian.AppendUint16(msg, uint16(len(token)))
 	msg = append(msg, token...)
+	msg = binary.BigEndian.AppendUint16(msg, uint16(len(target)))
+	msg = append(msg, target...)
 	if _, err := nc.Write(msg); err != nil {
 		return err
 	}
@@ -389,40 +409,53 @@ func clientHello(ctx context.Context, nc net.Conn, token string) error {
 		}
 		return err
 	}
-	if status[0] != 0 {
-		return ErrAuthFailed
+	switch status[0] {
+	case statusOK:
+		return nil
+	case statusRoute:
+		return fmt.Errorf("%w: %q", ErrNoRoute, target)
 	}
-	return nil
+	return ErrAuthFailed
 }
 
-// serverHello reads and checks a client's hello. It decodes nothing beyond
-// the fixed header and the token bytes.
-func serverHello(nc net.Conn, token string) error {
+// serverHello reads and checks a client's hello and returns its route
+// target. It decodes nothing beyond the fixed header, the token and the
+// target. It does not answer a good hello: the caller does, once it knows
+// whether it can serve the target.
+func serverHello(nc net.Conn, token string) (string, error) {
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
 	defer nc.SetDeadline(time.Time{})
 	var h [len(helloMagic) + 3]byte
 	if _, err := io.ReadFull(nc, h[:]); err != nil {
-		return err
+		return "", err
 	}
 	if string(h[:len(helloMagic)]) != helloMagic || h[len(helloMagic)] != helloVersion {
-		nc.Write([]byte{1})
-		return fmt.Errorf("%w: not a goray peer or wrong protocol version", ErrAuthFailed)
+		nc.Write([]byte{statusAuth})
+		return "", fmt.Errorf("%w: not a goray peer or wrong protocol version", ErrAuthFailed)
 	}
 	n := int(binary.BigEndian.Uint16(h[len(helloMagic)+1:]))
 	if n > maxTokenBytes {
-		nc.Write([]byte{1})
-		return ErrAuthFailed
+		nc.Write([]byte{statusAuth})
+		return "", ErrAuthFailed
 	}
-	got := make([]byte, n)
+	got := make([]byte, n+2)
 	if _, err := io.ReadFull(nc, got); err != nil {
-		return err
+		return "", err
 	}
-	if subtle.ConstantTimeCompare(got, []byte(token)) != 1 {
-		nc.Write([]byte{1})
-		return ErrAuthFailed
+	if subtle.ConstantTimeCompare(got[:n], []byte(token)) != 1 {
+		nc.Write([]byte{statusAuth})
+		return "", ErrAuthFailed
 	}
-	_, err := nc.Write([]byte{0})
-	return err
+	tn := int(binary.BigEndian.Uint16(got[n:]))
+	if tn > maxTargetBytes {
+		nc.Write([]byte{statusAuth})
+		return "", fmt.Errorf("%w: route target too long", ErrAuthFailed)
+	}
+	target := make([]byte, tn)
+	if _, err := io.ReadFull(nc, target); err != nil {
+		return "", err
+	}
+	return string(target), nil
 }
 
 // Listener accepts authenticated connections.
@@ -431,16 +464,20 @@ type Listener struct {
 	token string
 	addr  string
 
-	mu     sync.Mutex
-	conns  map[*Conn]struct{}
-	closed bool
+	mu      sync.Mutex
+	conns   map[*Conn]struct{}
+	spliced []net.Conn
+	closed  bool
 	// AuthFailures counts rejected hellos.
 	AuthFailures atomic.Int64
+	// Route resolves a hello's target to the local address ("unix:/...")
+	// of the process to splice the connection to. Nil: no routing.
+	Route func(target string) (string, bool)
 }
 
 // Listen listens on addr ("unix:/path", "tcp:host:port"; port 0 picks one).
 func Listen(addr, token string) (*Listener, error) {
-	network, address, err := splitAddr(addr)
+	network, address, _, err := splitAddr(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -491,10 +528,19 @@ func (l *Listener) accept(nc net.Conn, newHandler func(c *Conn) Handler) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	if err := serverHello(nc, l.token); err != nil {
+	target, err := serverHello(nc, l.token)
+	if err != nil {
 		if errors.Is(err, ErrAuthFailed) {
 			l.AuthFailures.Add(1)
 		}
+		nc.Close()
+		return
+	}
+	if target != "" {
+		l.splice(nc, target)
+		return
+	}
+	if _, err := nc.Write([]byte{statusOK}); err != nil {
 		nc.Close()
 		return
 	}
@@ -525,12 +571,70 @@ func (l *Listener) Close() error {
 		return nil
 	}
 	l.closed = true
-	conns := l.conns
-	l.conns = nil
+	conns, spliced := l.conns, l.spliced
+	l.conns, l.spliced = nil, nil
 	l.mu.Unlock()
 	err := l.ln.Close()
 	for c := range conns {
 		c.Close()
 	}
+	for _, c := range spliced {
+		c.Close()
+	}
 	return err
+}
+
+// splice connects an authenticated client to the local process its hello
+// named, then copies bytes both ways until either side closes.
+func (l *Listener) splice(nc net.Conn, target string) {
+	var local string
+	ok := false
+	if l.Route != nil {
+		local, ok = l.Route(target)
+	}
+	var up net.Conn
+	if ok {
+		network, address, _, err := splitAddr(local)
+		if err == nil {
+			up, err = net.DialTimeout(network, address, 5*time.Second)
+		}
+		if err == nil {
+			if err = clientHello(context.Background(), up, l.token, ""); err != nil {
+				up.Close()
+				up = nil
+			}
+		}
+	}
+	if up == nil {
+		nc.Write([]byte{statusRoute})
+		nc.Close()
+		return
+	}
+	if _, err := nc.Write([]byte{statusOK}); err != nil {
+		nc.Close()
+		up.Close()
+		return
+	}
+	l.mu.Lock()
+	closed := l.closed
+	if !closed {
+		l.spliced = append(l.spliced, nc, up)
+	}
+	l.mu.Unlock()
+	if closed {
+		nc.Close()
+		up.Close()
+		return
+	}
+	done := make(chan struct{}, 2)
+	cp := func(dst, src net.Conn) {
+		io.Copy(dst, src)
+		dst.Close()
+		src.Close()
+		done <- struct{}{}
+	}
+	go cp(up, nc)
+	go cp(nc, up)
+	<-done
+	<-done
 }

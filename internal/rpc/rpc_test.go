@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -174,5 +175,36 @@ func TestCallAsyncNeverCallsBackInline(t *testing.T) {
 	mu.Unlock()
 	if err := <-done; !errors.Is(err, ErrClosed) {
 		t.Fatalf("want ErrClosed, got %v", err)
+	}
+}
+
+func TestRoutedConnection(t *testing.T) {
+	// A worker behind a node: reachable only through the node's TCP port.
+	worker, _ := serve(t, "unix:"+filepath.Join(t.TempDir(), "w.sock"), "tok")
+	node, err := Listen("tcp:127.0.0.1:0", "tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	node.Route = func(target string) (string, bool) {
+		if target == "w/1" {
+			return worker.Addr(), true
+		}
+		return "", false
+	}
+	go node.Serve(func(*Conn) Handler { return &echo{} })
+	hostport := strings.TrimPrefix(node.Addr(), "tcp:")
+	c, err := Dial(context.Background(), RoutedAddr(hostport, "w/1"), "tok", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Call(context.Background(), methodEcho, []byte("via node")); err != nil || string(got) != "via node" {
+		t.Fatalf("routed echo = %q, %v", got, err)
+	}
+	if _, err := Dial(context.Background(), RoutedAddr(hostport, "w/2"), "tok", nil); !errors.Is(err, ErrNoRoute) {
+		t.Fatalf("unknown target: %v", err)
+	}
+	if _, err := Dial(context.Background(), RoutedAddr(hostport, "w/1"), "bad", nil); !errors.Is(err, ErrAuthFailed) {
+		t.Fatalf("bad token through the router: %v", err)
 	}
 }
