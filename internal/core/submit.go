@@ -305,7 +305,7 @@ func (rt *Runtime) pushFn(t *task, l *lease) func() {
 }
 
 func (rt *Runtime) requestLeaseFn(c *schedClass, reqID uint64) func() {
-	b := proto.MustMarshal(&proto.LeaseRequest{RequestID: reqID, Resources: c.res, Owner: rt.self.WorkerID})
+	b := proto.MustMarshal(&proto.LeaseRequest{RequestID: reqID, Resources: c.res, Owner: rt.self.WorkerID, JobID: rt.jobID})
 	return func() {
 		rt.node.CallAsync(proto.NodeRequestLease, b, func(reply []byte, err error) { rt.onLease(c, reply, err) })
 	}

@@ -19,6 +19,8 @@ var (
 
 // Grant is a worker leased for an actor.
 type Grant struct {
+	// SpillTo: no lease on this node; ask the node at this address.
+	SpillTo  string
 	LeaseID  uint64
 	WorkerID ids.WorkerID
 	Addr     string
@@ -28,13 +30,13 @@ type Grant struct {
 
 // NodeAPI is what the GCS needs from the node(s) it schedules actors on.
 type NodeAPI interface {
-	// LeaseForActor asks for a worker with resources res; done is called
-	// once, from any goroutine.
-	LeaseForActor(res map[string]float64, done func(Grant, error))
-	// ActorCreated tells the node the lease now hosts an actor.
-	ActorCreated(leaseID uint64, hold bool)
-	// KillActorWorker ends the actor's worker process.
-	KillActorWorker(leaseID uint64, w ids.WorkerID)
+	// LeaseForActor asks for a worker for job with resources res,
+	// anywhere in the cluster; done is called once, from any goroutine.
+	LeaseForActor(job ids.JobID, res map[string]float64, done func(Grant, error))
+	// ActorCreated tells the granting node the lease now hosts an actor.
+	ActorCreated(node ids.NodeID, leaseID uint64, hold bool)
+	// KillActorWorker ends the actor's worker process on its node.
+	KillActorWorker(node ids.NodeID, leaseID uint64, w ids.WorkerID)
 	// Dial connects to a worker's core worker service.
 	Dial(ctx context.Context, addr string) (*rpc.Conn, error)
 }
@@ -43,6 +45,7 @@ type actor struct {
 	spec      proto.ActorSpec
 	info      proto.ActorInfo
 	lease     uint64
+	node      ids.NodeID
 	worker    ids.WorkerID
 	noRestart bool
 	waiters   []waiter
@@ -64,11 +67,14 @@ type GCS struct {
 	actors   map[ids.ActorID]*actor
 	names    map[nsName]ids.ActorID
 	byWorker map[ids.WorkerID]ids.ActorID
+	nodes    map[ids.NodeID]*nodeEntry
+	jobs     map[ids.JobID]proto.JobInfo
 }
 
 // New returns an empty GCS scheduling on node.
 func New(node NodeAPI) *GCS {
-	return &GCS{node: node, actors: map[ids.ActorID]*actor{}, names: map[nsName]ids.ActorID{}, byWorker: map[ids.WorkerID]ids.ActorID{}}
+	return &GCS{node: node, actors: map[ids.ActorID]*actor{}, names: map[nsName]ids.ActorID{}, byWorker: map[ids.WorkerID]ids.ActorID{},
+		nodes: map[ids.NodeID]*nodeEntry{}, jobs: map[ids.JobID]proto.JobInfo{}}
 }
 
 // CreateActor registers the actor and starts creating it.
@@ -100,7 +106,7 @@ func (g *GCS) schedule(a *actor) {
 	if len(res) == 0 {
 		res = map[string]float64{"CPU": 1} // Ray: 1 CPU to schedule an actor
 	}
-	g.node.LeaseForActor(res, func(gr Grant, err error) {
+	g.node.LeaseForActor(a.spec.Creation.JobID, res, func(gr Grant, err error) {
 		if err != nil {
 			g.died(a, "no worker for the actor: "+err.Error(), true)
 			return
@@ -108,10 +114,10 @@ func (g *GCS) schedule(a *actor) {
 		g.mu.Lock()
 		if a.info.State == proto.ActorDead {
 			g.mu.Unlock()
-			g.node.KillActorWorker(gr.LeaseID, gr.WorkerID)
+			g.node.KillActorWorker(gr.NodeID, gr.LeaseID, gr.WorkerID)
 			return
 		}
-		a.lease, a.worker = gr.LeaseID, gr.WorkerID
+		a.lease, a.worker, a.node = gr.LeaseID, gr.WorkerID, gr.NodeID
 		g.byWorker[gr.WorkerID] = a.spec.ActorID
 		spec := a.spec.Creation
 		spec.Attempt = a.info.NumRestarts
@@ -122,7 +128,7 @@ func (g *GCS) schedule(a *actor) {
 			return
 		}
 		if reply.Err != nil {
-			g.node.KillActorWorker(gr.LeaseID, gr.WorkerID)
+			g.node.KillActorWorker(gr.NodeID, gr.LeaseID, gr.WorkerID)
 			g.died(a, "the actor's constructor failed: "+reply.Err.Msg, true)
 			return
 		}
@@ -137,7 +143,7 @@ func (g *GCS) schedule(a *actor) {
 		ws := g.takeWaiters(a)
 		info := a.info
 		g.mu.Unlock()
-		g.node.ActorCreated(gr.LeaseID, a.spec.HoldResources)
+		g.node.ActorCreated(gr.NodeID, gr.LeaseID, a.spec.HoldResources)
 		for _, w := range ws {
 			w.reply(info)
 		}
@@ -187,7 +193,7 @@ func (g *GCS) died(a *actor, cause string, final bool) {
 	}
 	restart := !final && !a.noRestart && (a.spec.MaxRestarts < 0 || a.info.NumRestarts < a.spec.MaxRestarts)
 	delete(g.byWorker, a.worker)
-	a.worker, a.lease = ids.WorkerID{}, 0
+	a.worker, a.lease, a.node = ids.WorkerID{}, 0, ids.NodeID{}
 	if restart {
 		a.info.State = proto.ActorRestarting
 		a.info.NumRestarts++
@@ -267,7 +273,7 @@ func (g *GCS) KillActor(id ids.ActorID, noRestart bool) error {
 	if noRestart {
 		a.noRestart = true
 	}
-	lease, w := a.lease, a.worker
+	lease, w, node := a.lease, a.worker, a.node
 	pending := w.IsZero()
 	g.mu.Unlock()
 	if pending {
@@ -276,7 +282,7 @@ func (g *GCS) KillActor(id ids.ActorID, noRestart bool) error {
 		}
 		return nil
 	}
-	g.node.KillActorWorker(lease, w)
+	g.node.KillActorWorker(node, lease, w)
 	return nil
 }
 

@@ -20,13 +20,13 @@ type fakeNode struct {
 	killed  []ids.WorkerID
 }
 
-func (f *fakeNode) LeaseForActor(res map[string]float64, done func(Grant, error)) {
+func (f *fakeNode) LeaseForActor(_ ids.JobID, res map[string]float64, done func(Grant, error)) {
 	f.mu.Lock()
 	f.pending = append(f.pending, done)
 	f.mu.Unlock()
 }
-func (f *fakeNode) ActorCreated(uint64, bool) {}
-func (f *fakeNode) KillActorWorker(_ uint64, w ids.WorkerID) {
+func (f *fakeNode) ActorCreated(ids.NodeID, uint64, bool) {}
+func (f *fakeNode) KillActorWorker(_ ids.NodeID, _ uint64, w ids.WorkerID) {
 	f.mu.Lock()
 	f.killed = append(f.killed, w)
 	f.mu.Unlock()

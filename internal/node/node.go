@@ -80,12 +80,26 @@ type Node struct {
 	gcs   *gcs.GCS
 	log   *slog.Logger
 
-	mu       sync.Mutex
-	sched    *Scheduler
-	procs    map[ids.WorkerID]*proc
-	connWkr  map[*rpc.Conn]ids.WorkerID // registered workers' node connections
-	leaseOwn map[uint64]*rpc.Conn       // which connection holds each lease
-	stopping bool
+	mu         sync.Mutex
+	sched      *Scheduler
+	procs      map[ids.WorkerID]*proc
+	connWkr    map[*rpc.Conn]ids.WorkerID // registered workers' node connections
+	leaseOwn   map[uint64]*rpc.Conn       // which connection holds each lease
+	stopping   bool
+	jobs       map[ids.JobID]*job
+	drivers    map[ids.WorkerID]string // drivers' local sockets, for routing
+	driverOf   map[*rpc.Conn]ids.JobID // drivers' node connections
+	driverJobs map[ids.WorkerID]ids.JobID
+	view       []proto.NodeInfo          // the cluster, as of the last heartbeat
+	peers      map[string]*rpc.Conn      // other nodes' services
+	pulls      map[ids.ObjectID]*pull    // objects being copied here
+	holders    map[ids.ObjectID][]string // nodes holding copies of our objects
+	rr         int                       // SPREAD round robin
+
+	tcp     *rpc.Listener // cluster mode: the node's one port
+	tcpAddr string
+	head    *rpc.Conn // non-head nodes: the head's service
+
 	// quiet stops forwarding worker output to the terminal once stopping:
 	// workers killed mid-start would only print noise.
 	quiet atomic.Bool
@@ -94,11 +108,12 @@ type Node struct {
 }
 
 type proc struct {
-	id     ids.WorkerID
-	cmd    *exec.Cmd
-	pid    int
-	addr   string
-	exited chan struct{}
+	id        ids.WorkerID
+	job       ids.JobID
+	cmd       *exec.Cmd
+	pid       int
+	localAddr string // the worker's Unix socket
+	exited    chan struct{}
 }
 
 // Start creates the store, listens on the node socket and starts serving.
@@ -114,7 +129,13 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, id: ids.NewNodeID(), log: cfg.Logger,
 		procs: map[ids.WorkerID]*proc{}, connWkr: map[*rpc.Conn]ids.WorkerID{}, leaseOwn: map[uint64]*rpc.Conn{},
+		jobs: map[ids.JobID]*job{}, drivers: map[ids.WorkerID]string{}, driverOf: map[*rpc.Conn]ids.JobID{}, driverJobs: map[ids.WorkerID]ids.JobID{},
+		peers: map[string]*rpc.Conn{}, pulls: map[ids.ObjectID]*pull{}, holders: map[ids.ObjectID][]string{},
 		stop: make(chan struct{})}
+	if cfg.System == (SystemConfig{}) {
+		cfg.System = DefaultSystemConfig()
+		n.cfg.System = cfg.System
+	}
 	if cfg.StoreDir == "" {
 		base := "/dev/shm"
 		if st, err := os.Stat(base); err != nil || !st.IsDir() {
@@ -146,6 +167,17 @@ func Start(cfg Config) (*Node, error) {
 		go func() { <-c.Done(); n.connClosed(c) }()
 		return n
 	})
+	if cfg.Executable != "" {
+		// Embedded: the driver's job is known from the start.
+		n.addJob(proto.JobInfo{JobID: cfg.JobID, RegistryHash: cfg.RegistryHash, Namespace: cfg.Namespace, Platform: platform()}, cfg.Executable)
+	}
+	if cfg.ListenAddr != "" {
+		if err := n.startCluster(); err != nil {
+			ln.Close()
+			st.Close()
+			return nil, err
+		}
+	}
 	n.wg.Add(1)
 	go n.reapLoop()
 	return n, nil
@@ -189,6 +221,17 @@ func (n *Node) Close() error {
 	n.mu.Unlock()
 	close(n.stop)
 	n.ln.Close()
+	if n.tcp != nil {
+		n.tcp.Close()
+	}
+	if n.head != nil {
+		n.head.Close()
+	}
+	n.mu.Lock()
+	for _, c := range n.peers {
+		c.Close()
+	}
+	n.mu.Unlock()
 	for _, p := range procs {
 		if p.cmd.Process != nil {
 			p.cmd.Process.Signal(syscall.SIGKILL)
@@ -217,7 +260,7 @@ func (n *Node) reapLoop() {
 			acts := n.sched.Reap(now)
 			n.mu.Unlock()
 			for _, a := range acts {
-				go n.reap(a.Worker)
+				go n.reap(a.Worker, a.Job)
 			}
 		}
 	}
@@ -225,7 +268,7 @@ func (n *Node) reapLoop() {
 
 // reap asks an idle worker to exit; one that still owns objects refuses and
 // goes back to the pool.
-func (n *Node) reap(w ids.WorkerID) {
+func (n *Node) reap(w ids.WorkerID, job ids.JobID) {
 	n.mu.Lock()
 	var conn *rpc.Conn
 	for c, id := range n.connWkr {
@@ -241,7 +284,7 @@ func (n *Node) reap(w ids.WorkerID) {
 	defer cancel()
 	if _, err := conn.Call(ctx, proto.WorkerExit, nil); err != nil {
 		n.mu.Lock()
-		acts := n.sched.Readd(w, time.Now())
+		acts := n.sched.Readd(w, job, time.Now())
 		n.mu.Unlock()
 		n.do(acts)
 	}
@@ -258,35 +301,48 @@ func (n *Node) do(acts []Action) {
 	for _, a := range acts {
 		switch a.Kind {
 		case ActStartWorker:
-			if err := n.startWorker(a.Worker); err != nil {
-				n.mu.Lock()
-				stopping := n.stopping
-				n.sched.WorkerExited(a.Worker, time.Now())
-				// Retrying would fail the same way: fail the waiting requests.
-				var failed []*LeaseReq
-				if !stopping {
-					failed = n.sched.DrainQueue()
-				}
-				n.mu.Unlock()
-				if !stopping {
-					n.log.Error("starting worker", "err", err)
-				}
-				for _, r := range failed {
-					r.Reply.(func(gcs.Grant, error))(gcs.Grant{}, err)
-				}
-			}
+			go n.startWorkerFor(a.Worker, a.Job)
 		case ActGrant:
 			n.mu.Lock()
 			p := n.procs[a.Worker]
 			n.mu.Unlock()
-			reply := a.Req.Reply.(func(gcs.Grant, error))
+			reply := a.Req.Reply.(replyFunc)
 			if p == nil {
 				reply(gcs.Grant{}, fmt.Errorf("node: worker vanished"))
 				continue
 			}
-			reply(gcs.Grant{LeaseID: a.Lease, WorkerID: a.Worker, Addr: p.addr, PID: p.pid, NodeID: n.id}, nil)
+			reply(gcs.Grant{LeaseID: a.Lease, WorkerID: a.Worker, Addr: p.localAddr, PID: p.pid, NodeID: n.id}, nil)
 		case ActKillWorker:
 			n.kill(a.Worker)
+		}
+	}
+}
+
+// startWorkerFor starts a worker for job once its binary is ready.
+func (n *Node) startWorkerFor(w ids.WorkerID, jobID ids.JobID) {
+	j := n.jobFor(jobID)
+	<-j.ready
+	err := j.err
+	if err == nil {
+		err = n.startWorker(w, j)
+	}
+	if err != nil {
+		{
+			n.mu.Lock()
+			stopping := n.stopping
+			n.sched.WorkerExited(w, time.Now())
+			// Retrying would fail the same way: fail the job's waiting requests.
+			var failed []*LeaseReq
+			if !stopping {
+				failed = n.sched.TakeQueued(func(r *LeaseReq) bool { return r.Job != jobID })
+			}
+			n.mu.Unlock()
+			if !stopping {
+				n.log.Error("starting worker", "err", err)
+			}
+			for _, r := range failed {
+				r.Reply.(replyFunc)(gcs.Grant{}, err)
+			}
 		}
 	}
 }
@@ -300,17 +356,17 @@ func (n *Node) kill(w ids.WorkerID) {
 	}
 }
 
-func (n *Node) startWorker(id ids.WorkerID) error {
+func (n *Node) startWorker(id ids.WorkerID, j *job) error {
 	n.mu.Lock()
 	if n.stopping {
 		n.mu.Unlock()
 		return errors.New("node: stopping")
 	}
 	n.mu.Unlock()
-	cmd := exec.Command(n.cfg.Executable)
+	cmd := exec.Command(j.exe)
 	cmd.Env = append(os.Environ(),
 		EnvWorker+"=1", EnvWorkerID+"="+id.String(), EnvNodeAddr+"="+n.ln.Addr(),
-		EnvToken+"="+n.cfg.Token, EnvSessionDir+"="+n.cfg.SessionDir, EnvNamespace+"="+n.cfg.Namespace)
+		EnvToken+"="+n.cfg.Token, EnvSessionDir+"="+n.cfg.SessionDir, EnvNamespace+"="+j.info.Namespace)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -325,9 +381,9 @@ func (n *Node) startWorker(id ids.WorkerID) error {
 	err = cmd.Start()
 	runtime.UnlockOSThread()
 	if err != nil {
-		return fmt.Errorf("node: start worker %s: %w", n.cfg.Executable, err)
+		return fmt.Errorf("node: start worker %s: %w", j.exe, err)
 	}
-	p := &proc{id: id, cmd: cmd, pid: cmd.Process.Pid, exited: make(chan struct{})}
+	p := &proc{id: id, job: j.info.JobID, cmd: cmd, pid: cmd.Process.Pid, exited: make(chan struct{})}
 	n.mu.Lock()
 	n.procs[id] = p
 	n.mu.Unlock()
@@ -405,6 +461,16 @@ func (n *Node) connClosed(c *rpc.Conn) {
 	n.mu.Lock()
 	w, isWorker := n.connWkr[c]
 	delete(n.connWkr, c)
+	job, isDriver := n.driverOf[c]
+	delete(n.driverOf, c)
+	if isDriver {
+		for id, addr := range n.drivers {
+			_ = addr
+			if n.driverJob(id) == job {
+				delete(n.drivers, id)
+			}
+		}
+	}
 	var leases []uint64
 	for id, owner := range n.leaseOwn {
 		if owner == c {
@@ -425,7 +491,15 @@ func (n *Node) connClosed(c *rpc.Conn) {
 	if isWorker {
 		n.kill(w)
 	}
+	if isDriver {
+		// The driver is gone: its job's non-detached actors end (Ray).
+		go n.gcsCall(context.Background(), proto.GCSJobFinished, proto.MustMarshal(&proto.GetJob{JobID: job}))
+	}
 	n.do(acts)
+}
+
+func (n *Node) driverJob(id ids.WorkerID) ids.JobID {
+	return n.driverJobs[id]
 }
 
 // Handle serves the node service (rpc.Handler).
@@ -449,26 +523,24 @@ func (n *Node) Handle(c *rpc.Conn, kind, method byte, reqID uint64, payload []by
 			fail(err)
 			return
 		}
-		res, err := resources.FromFloats(m.Resources)
-		if err != nil {
-			fail(err)
-			return
-		}
-		req := &LeaseReq{Resources: res, ForActor: m.ForActor, Owner: m.Owner, OwnerReq: m.RequestID}
-		req.Reply = func(g gcs.Grant, err error) {
+		n.requestLease(&m, c, func(g gcs.Grant, err error) {
 			if err != nil {
 				c.ReplyError(reqID, err)
+				return
+			}
+			if g.SpillTo != "" {
+				c.Reply(reqID, proto.MustMarshal(&proto.LeaseGrant{SpillTo: g.SpillTo}))
 				return
 			}
 			n.mu.Lock()
 			n.leaseOwn[g.LeaseID] = c
 			n.mu.Unlock()
-			c.Reply(reqID, proto.MustMarshal(&proto.LeaseGrant{LeaseID: g.LeaseID, WorkerID: g.WorkerID, WorkerAddr: g.Addr, WorkerPID: g.PID, NodeID: g.NodeID}))
-		}
-		n.mu.Lock()
-		acts := n.sched.Request(req, time.Now())
-		n.mu.Unlock()
-		n.do(acts)
+			addr := g.Addr
+			if !isLocal(c) {
+				addr = n.publicAddr(g.WorkerID, g.Addr)
+			}
+			c.Reply(reqID, proto.MustMarshal(&proto.LeaseGrant{LeaseID: g.LeaseID, WorkerID: g.WorkerID, WorkerAddr: addr, WorkerPID: g.PID, NodeID: g.NodeID}))
+		})
 	case proto.NodeReturnLease:
 		var m proto.ReturnLease
 		if proto.Unmarshal(payload, &m) != nil {
@@ -523,7 +595,17 @@ func (n *Node) Handle(c *rpc.Conn, kind, method byte, reqID uint64, payload []by
 			}
 			c.Reply(reqID, proto.MustMarshal(&proto.StorePath{Path: path}))
 		}()
-	case proto.NodeStoreSeal, proto.NodeStoreAbort, proto.NodeStoreDelete:
+	case proto.NodeStoreDelete:
+		var m proto.ObjectIDs
+		if err := proto.Unmarshal(payload, &m); err != nil {
+			fail(err)
+			return
+		}
+		n.deleteObjects(&m)
+		if kind == rpc.KindRequest {
+			c.Reply(reqID, nil)
+		}
+	case proto.NodeStoreSeal, proto.NodeStoreAbort:
 		var m proto.ObjectIDs
 		if err := proto.Unmarshal(payload, &m); err != nil {
 			fail(err)
@@ -537,8 +619,6 @@ func (n *Node) Handle(c *rpc.Conn, kind, method byte, reqID uint64, payload []by
 				err = n.store.Seal(id)
 			case proto.NodeStoreAbort:
 				err = n.store.Abort(id)
-			default:
-				err = n.store.Delete(id)
 			}
 			if err != nil && firstErr == nil {
 				firstErr = err
@@ -559,128 +639,188 @@ func (n *Node) Handle(c *rpc.Conn, kind, method byte, reqID uint64, payload []by
 		if kind == rpc.KindRequest {
 			c.Reply(reqID, nil)
 		}
-	case proto.GCSCreateActor:
-		var m proto.ActorSpec
+	case proto.NodeFetchBinary:
+		var m proto.FetchBinary
 		if err := proto.Unmarshal(payload, &m); err != nil {
 			fail(err)
 			return
 		}
-		if err := n.gcs.CreateActor(m); err != nil {
-			fail(err)
-			return
-		}
-		c.Reply(reqID, nil)
-	case proto.GCSGetActor:
-		var m proto.GetActor
-		if err := proto.Unmarshal(payload, &m); err != nil {
-			fail(err)
-			return
-		}
-		n.gcs.GetActor(m, func(info proto.ActorInfo, err error) {
-			if err != nil {
-				c.ReplyError(reqID, err)
-				return
-			}
-			c.Reply(reqID, proto.MustMarshal(&info))
-		})
-	case proto.GCSGetNamedActor:
-		var m proto.GetNamedActor
-		if err := proto.Unmarshal(payload, &m); err != nil {
-			fail(err)
-			return
-		}
-		info, err := n.gcs.GetNamedActor(m.Name, m.Namespace)
+		b, err := n.serveBinary(&m)
 		if err != nil {
 			fail(err)
 			return
 		}
-		c.Reply(reqID, proto.MustMarshal(&info))
-	case proto.GCSKillActor:
-		var m proto.KillActor
+		c.Reply(reqID, b)
+	case proto.NodeReadObject:
+		var m proto.ReadObject
 		if err := proto.Unmarshal(payload, &m); err != nil {
 			fail(err)
 			return
 		}
-		if err := n.gcs.KillActor(m.ActorID, m.NoRestart); err != nil {
+		go func() {
+			b, err := n.readObject(&m)
+			if err != nil {
+				c.ReplyError(reqID, err)
+				return
+			}
+			c.Reply(reqID, b)
+		}()
+	case proto.NodePullObject:
+		var m proto.PullObject
+		if err := proto.Unmarshal(payload, &m); err != nil {
 			fail(err)
 			return
 		}
-		c.Reply(reqID, nil)
+		go func() {
+			if err := n.pullObject(context.Background(), &m); err != nil {
+				c.ReplyError(reqID, err)
+				return
+			}
+			c.Reply(reqID, nil)
+		}()
+	case proto.NodeActorCreated:
+		var m proto.ReturnLease
+		if proto.Unmarshal(payload, &m) == nil {
+			n.ActorCreated(n.id, m.LeaseID, m.ActorHold)
+		}
 	case proto.NodeStatus:
 		st := n.Status()
 		c.Reply(reqID, proto.MustMarshal(&st))
 	default:
+		if isGCSMethod(method) {
+			n.serveGCS(c, kind, method, reqID, payload)
+			return
+		}
 		fail(fmt.Errorf("node: unknown method %d", method))
 	}
 }
 
+// serveGCS answers a GCS method: on the head in process, elsewhere by
+// forwarding to the head.
+func (n *Node) serveGCS(c *rpc.Conn, kind, method byte, reqID uint64, payload []byte) {
+	reply := func(b []byte, err error) {
+		if kind != rpc.KindRequest {
+			return
+		}
+		if err != nil {
+			c.ReplyError(reqID, err)
+			return
+		}
+		c.Reply(reqID, b)
+	}
+	if n.head == nil {
+		n.handleGCS(method, payload, reply)
+		return
+	}
+	p := append([]byte(nil), payload...)
+	go func() { reply(n.head.Call(context.Background(), method, p)) }()
+}
+
+// requestLease places a lease request and, if it stays here, queues it.
+func (n *Node) requestLease(m *proto.LeaseRequest, c *rpc.Conn, reply replyFunc) {
+	res, err := resources.FromFloats(m.Resources)
+	if err != nil {
+		reply(gcs.Grant{}, err)
+		return
+	}
+	n.mu.Lock()
+	p, err := place(m, res, n.selfInfoLocked(), n.view, &n.rr)
+	if err != nil || !p.local {
+		n.mu.Unlock()
+		reply(gcs.Grant{SpillTo: p.spillTo}, err)
+		return
+	}
+	req := &LeaseReq{Job: m.JobID, Resources: res, ForActor: m.ForActor, Owner: m.Owner, OwnerReq: m.RequestID, Reply: reply}
+	acts := n.sched.Request(req, time.Now())
+	n.mu.Unlock()
+	n.do(acts)
+}
+
+// publicAddr is how processes on other nodes reach a worker: through this
+// node's port, or directly when the node is embedded.
+func (n *Node) publicAddr(w ids.WorkerID, local string) string {
+	if n.tcpAddr == "" {
+		return local
+	}
+	return rpc.RoutedAddr(n.TCPAddr(), "w/"+w.String())
+}
+
+func isLocal(c *rpc.Conn) bool { return c != nil && c.IsUnix() }
+
 func (n *Node) register(c *rpc.Conn, reqID uint64, m *proto.RegisterWorker) {
-	reply := proto.MustMarshal(&proto.RegisterWorkerReply{NodeID: n.id, JobID: n.cfg.JobID, SessionDir: n.cfg.SessionDir, StoreDir: n.cfg.StoreDir, StoreCapacity: n.cfg.ObjectStoreMemory})
+	base := proto.RegisterWorkerReply{NodeID: n.id, SessionDir: n.cfg.SessionDir, StoreDir: n.cfg.StoreDir,
+		StoreCapacity: n.cfg.ObjectStoreMemory, NodeAddr: n.TCPAddr(), SocketDir: session.SocketDir(n.cfg.SessionDir)}
 	if m.IsDriver {
-		c.Reply(reqID, reply)
+		base.JobID = n.cfg.JobID
+		if m.Job != nil {
+			// A driver joins with its job: cache its binary, tell the GCS.
+			info := *m.Job
+			info.HomeNode = n.TCPAddr()
+			if info.Platform != platform() {
+				c.ReplyError(reqID, fmt.Errorf("node: driver built for %s, node runs %s", info.Platform, platform()))
+				return
+			}
+			if _, err := n.addJob(info, info.BinaryPath); err != nil {
+				c.ReplyError(reqID, err)
+				return
+			}
+			if _, err := n.gcsCall(context.Background(), proto.GCSRegisterJob, proto.MustMarshal(&info)); err != nil {
+				c.ReplyError(reqID, fmt.Errorf("node: register job: %w", err))
+				return
+			}
+			base.JobID = info.JobID
+			n.mu.Lock()
+			n.driverOf[c] = info.JobID
+			n.driverJobs[m.WorkerID] = info.JobID
+			n.mu.Unlock()
+		}
+		n.mu.Lock()
+		n.drivers[m.WorkerID] = m.Addr
+		n.mu.Unlock()
+		c.Reply(reqID, proto.MustMarshal(&base))
+		return
+	}
+	n.mu.Lock()
+	p, ok := n.procs[m.WorkerID]
+	var j *job
+	if ok {
+		j = n.jobs[p.job]
+	}
+	n.mu.Unlock()
+	if !ok || j == nil {
+		c.ReplyError(reqID, fmt.Errorf("node: unknown worker %s", m.WorkerID))
 		return
 	}
 	var refuse error
 	if want := platform(); m.Platform != want {
 		refuse = fmt.Errorf("node: worker built for %s, node runs %s", m.Platform, want)
-	} else if n.cfg.RegistryHash != "" && m.RegistryHash != n.cfg.RegistryHash {
-		refuse = fmt.Errorf("%w (worker %s, driver %s)", ErrRegistryMismatch, m.RegistryHash, n.cfg.RegistryHash)
+	} else if j.info.RegistryHash != "" && m.RegistryHash != j.info.RegistryHash {
+		refuse = fmt.Errorf("%w (worker %s, driver %s)", ErrRegistryMismatch, m.RegistryHash, j.info.RegistryHash)
 	}
 	if refuse != nil {
 		// Every worker from this binary would be refused the same way: fail
-		// the waiting requests rather than start workers forever.
+		// the job's waiting requests rather than start workers forever.
 		c.ReplyError(reqID, refuse)
 		n.kill(m.WorkerID)
 		n.mu.Lock()
 		n.sched.WorkerExited(m.WorkerID, time.Now())
-		failed := n.sched.DrainQueue()
+		failed := n.sched.TakeQueued(func(r *LeaseReq) bool { return r.Job != p.job })
 		n.mu.Unlock()
 		n.log.Error("refused worker", "err", refuse)
 		for _, r := range failed {
-			r.Reply.(func(gcs.Grant, error))(gcs.Grant{}, refuse)
+			r.Reply.(replyFunc)(gcs.Grant{}, refuse)
 		}
 		return
 	}
 	n.mu.Lock()
-	p, ok := n.procs[m.WorkerID]
-	if !ok {
-		n.mu.Unlock()
-		c.ReplyError(reqID, fmt.Errorf("node: unknown worker %s", m.WorkerID))
-		return
-	}
-	p.addr = m.Addr
+	p.localAddr = m.Addr
 	n.connWkr[c] = m.WorkerID
 	acts := n.sched.WorkerRegistered(m.WorkerID, time.Now())
 	n.mu.Unlock()
-	c.Reply(reqID, reply)
+	base.JobID = p.job
+	c.Reply(reqID, proto.MustMarshal(&base))
 	n.do(acts)
 }
-
-// The GCS's view of this node (gcs.NodeAPI).
-
-// LeaseForActor implements gcs.NodeAPI.
-func (n *Node) LeaseForActor(res map[string]float64, done func(gcs.Grant, error)) {
-	set, err := resources.FromFloats(res)
-	if err != nil {
-		done(gcs.Grant{}, err)
-		return
-	}
-	n.mu.Lock()
-	acts := n.sched.Request(&LeaseReq{Resources: set, ForActor: true, Reply: done}, time.Now())
-	n.mu.Unlock()
-	n.do(acts)
-}
-
-// ActorCreated implements gcs.NodeAPI.
-func (n *Node) ActorCreated(leaseID uint64, hold bool) {
-	n.mu.Lock()
-	acts := n.sched.ActorCreated(leaseID, hold, time.Now())
-	n.mu.Unlock()
-	n.do(acts)
-}
-
-// KillActorWorker implements gcs.NodeAPI.
-func (n *Node) KillActorWorker(leaseID uint64, w ids.WorkerID) { n.kill(w) }
 
 // Dial implements gcs.NodeAPI.
 func (n *Node) Dial(ctx context.Context, addr string) (*rpc.Conn, error) {

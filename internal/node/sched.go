@@ -28,6 +28,7 @@ const (
 type Action struct {
 	Kind   ActionKind
 	Worker ids.WorkerID
+	Job    ids.JobID // ActStartWorker: whose binary to run
 	Req    *LeaseReq
 	Lease  uint64
 }
@@ -35,6 +36,7 @@ type Action struct {
 // LeaseReq is a pending request for a worker.
 type LeaseReq struct {
 	ID        uint64 // scheduler-assigned
+	Job       ids.JobID
 	Resources resources.Set
 	ForActor  bool
 	Owner     ids.WorkerID
@@ -54,6 +56,7 @@ const (
 
 type schedWorker struct {
 	id        ids.WorkerID
+	job       ids.JobID
 	phase     workerPhase
 	lease     uint64
 	idleSince time.Time
@@ -320,7 +323,7 @@ func (s *Scheduler) Reap(now time.Time) []Action {
 		if w.phase == phaseIdle && now.Sub(w.idleSince) >= s.IdleTimeout {
 			delete(s.workers, id)
 			idle--
-			acts = append(acts, Action{Kind: ActKillWorker, Worker: id})
+			acts = append(acts, Action{Kind: ActKillWorker, Worker: id, Job: w.job})
 		}
 	}
 	return acts
@@ -333,17 +336,22 @@ func (s *Scheduler) Drop(id ids.WorkerID, now time.Time) []Action {
 	return acts
 }
 
-// dispatch grants every queued request that fits and has an idle worker, and
-// starts workers for requests that fit but have none.
+// dispatch grants every queued request that fits and has an idle worker of
+// its job, and starts workers for requests that fit but have none.
 func (s *Scheduler) dispatch(now time.Time) []Action {
 	var acts []Action
-	var idle []*schedWorker
+	idle := map[ids.JobID][]*schedWorker{}
+	starting := map[ids.JobID]int{}
 	for _, w := range s.workers {
-		if w.phase == phaseIdle {
-			idle = append(idle, w)
+		switch w.phase {
+		case phaseIdle:
+			idle[w.job] = append(idle[w.job], w)
+		case phaseStarting:
+			starting[w.job]++
 		}
 	}
-	needWorkers := 0
+	need := map[ids.JobID]int{}
+	var needOrder []ids.JobID
 	var tentative resources.Set // avail after the requests still waiting for a worker
 	kept := s.queue[:0]
 	for _, r := range s.queue {
@@ -351,19 +359,23 @@ func (s *Scheduler) dispatch(now time.Time) []Action {
 			kept = append(kept, r)
 			continue
 		}
-		if len(idle) == 0 {
+		ws := idle[r.Job]
+		if len(ws) == 0 {
 			if tentative == nil {
 				tentative = s.avail.Clone()
 			}
 			if tentative.Fits(r.Resources) {
 				tentative.Sub(r.Resources)
-				needWorkers++
+				if need[r.Job] == 0 {
+					needOrder = append(needOrder, r.Job)
+				}
+				need[r.Job]++
 			}
 			kept = append(kept, r)
 			continue
 		}
-		w := idle[len(idle)-1]
-		idle = idle[:len(idle)-1]
+		w := ws[len(ws)-1]
+		idle[r.Job] = ws[:len(ws)-1]
 		s.nextID++
 		l := &Lease{ID: s.nextID, Worker: w.id, Held: r.Resources.Clone(), Req: r.Resources, Owner: r.Owner, ForActor: r.ForActor}
 		s.leases[l.ID] = l
@@ -373,22 +385,56 @@ func (s *Scheduler) dispatch(now time.Time) []Action {
 		acts = append(acts, Action{Kind: ActGrant, Req: r, Lease: l.ID, Worker: w.id})
 	}
 	s.queue = kept
-	for s.starting < needWorkers && s.starting < s.MaxStarting {
-		id := s.newWorkerID()
-		s.workers[id] = &schedWorker{id: id, phase: phaseStarting}
-		s.starting++
-		acts = append(acts, Action{Kind: ActStartWorker, Worker: id})
+	for _, job := range needOrder {
+		for starting[job] < need[job] && s.starting < s.MaxStarting {
+			id := s.newWorkerID()
+			s.workers[id] = &schedWorker{id: id, job: job, phase: phaseStarting}
+			s.starting++
+			starting[job]++
+			acts = append(acts, Action{Kind: ActStartWorker, Worker: id, Job: job})
+		}
 	}
 	return acts
 }
 
+// WorkerJob is the job a worker runs for.
+func (s *Scheduler) WorkerJob(id ids.WorkerID) (ids.JobID, bool) {
+	w, ok := s.workers[id]
+	if !ok {
+		return ids.JobID{}, false
+	}
+	return w.job, true
+}
+
+// TakeQueued removes and returns the queued requests for which keep says
+// false (e.g. those the node now wants to spill elsewhere).
+func (s *Scheduler) TakeQueued(keep func(*LeaseReq) bool) []*LeaseReq {
+	var out []*LeaseReq
+	kept := s.queue[:0]
+	for _, r := range s.queue {
+		if keep(r) {
+			kept = append(kept, r)
+		} else {
+			out = append(out, r)
+		}
+	}
+	s.queue = kept
+	return out
+}
+
+// Fits reports whether a shape fits the node's total and its available
+// resources now.
+func (s *Scheduler) Fits(r resources.Set) (total, now bool) {
+	return s.total.Fits(r), s.avail.Fits(r)
+}
+
 // Readd puts back a worker that refused to be reaped (it still owns
 // objects that borrowers need).
-func (s *Scheduler) Readd(id ids.WorkerID, now time.Time) []Action {
+func (s *Scheduler) Readd(id ids.WorkerID, job ids.JobID, now time.Time) []Action {
 	if _, ok := s.workers[id]; ok {
 		return nil
 	}
-	s.workers[id] = &schedWorker{id: id, phase: phaseIdle, idleSince: now}
+	s.workers[id] = &schedWorker{id: id, job: job, phase: phaseIdle, idleSince: now}
 	return s.dispatch(now)
 }
 

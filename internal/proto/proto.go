@@ -218,6 +218,14 @@ type LeaseRequest struct {
 	Resources map[string]float64
 	ForActor  bool
 	Owner     ids.WorkerID
+	JobID     ids.JobID
+	// Strategy: "" (default hybrid), "SPREAD", or "NODE_AFFINITY" with
+	// AffinityNode and AffinitySoft.
+	Strategy     string
+	AffinityNode ids.NodeID
+	AffinitySoft bool
+	// NoSpill: the request was already spilled here; queue it locally.
+	NoSpill bool
 }
 
 // LeaseGrant is the node's answer.
@@ -238,6 +246,8 @@ type ReturnLease struct {
 	_       struct{} `cbor:",toarray"`
 	LeaseID uint64
 	Kill    bool
+	// ActorHold (with NodeActorCreated): keep the lease's resources.
+	ActorHold bool
 }
 
 // CancelLease withdraws a pending lease request.
@@ -263,6 +273,8 @@ type StorePath struct {
 type ObjectIDs struct {
 	_   struct{} `cbor:",toarray"`
 	IDs []ids.ObjectID
+	// NodeID: the node whose store holds them (zero: the receiver's).
+	NodeID ids.NodeID
 }
 
 // KillWorker asks the node to kill a worker process.
@@ -394,6 +406,8 @@ const (
 	NodePullObject
 	NodeReadObject
 	GCSGetNodes
+	NodeActorCreated
+	GCSJobFinished
 )
 
 // NodeInfo is a node as the GCS sees it.
@@ -455,6 +469,8 @@ type JobInfo struct {
 	HomeNode     string // host:port of a node that has the binary
 	Namespace    string
 	DriverPID    int
+	// BinaryPath is the binary's path on the driver's machine.
+	BinaryPath string
 }
 
 // GetJob asks the GCS for a job.

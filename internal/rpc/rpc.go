@@ -119,6 +119,9 @@ func (c *Conn) Err() error {
 	}
 }
 
+// IsUnix reports whether the connection is a local Unix socket.
+func (c *Conn) IsUnix() bool { _, ok := c.nc.(*net.UnixConn); return ok }
+
 // RemoteAddr is the peer's address, for messages.
 func (c *Conn) RemoteAddr() string { return c.nc.RemoteAddr().String() }
 
