@@ -1,6 +1,9 @@
 package ray
 
-import "github.com/goray/ray/internal/core"
+import (
+	"github.com/goray/ray/internal/core"
+	"github.com/goray/ray/internal/node"
+)
 
 // Errors returned by goray. Test for them with errors.Is.
 var (
@@ -37,6 +40,8 @@ var (
 	ErrEncode = core.ErrEncode
 	// ErrDecode: a value cannot be decoded as the requested type.
 	ErrDecode = core.ErrDecode
+	// ErrUnschedulable: a hard NodeAffinity names a node that is not alive.
+	ErrUnschedulable = node.ErrUnschedulable
 )
 
 // TaskError is a task's error or panic as Get reports it: the remote

@@ -7,6 +7,7 @@ import (
 	"runtime"
 
 	"github.com/goray/ray/internal/core"
+	"github.com/goray/ray/internal/ids"
 )
 
 // funcBase is a registered function plus per-call options.
@@ -140,8 +141,15 @@ func (c *callConfig) taskOptions(forActor bool) core.TaskOptions {
 			res["CPU"] = 1 // Ray's default for a task
 		}
 	}
-	return core.TaskOptions{Resources: res, MaxRetries: c.maxRetries, RetryExceptions: c.retryExceptions,
-		NumReturns: c.numReturns, ReturnsAsSlice: c.numReturns > 1}
+	opts := core.TaskOptions{Resources: res, MaxRetries: c.maxRetries, RetryExceptions: c.retryExceptions,
+		NumReturns: c.numReturns, ReturnsAsSlice: c.numReturns > 1, Strategy: c.strategy, AffinitySoft: c.affinitySoft}
+	if c.affinityNode != "" {
+		id, err := ids.ParseNodeID(c.affinityNode)
+		if err == nil {
+			opts.AffinityNode = id
+		}
+	}
+	return opts
 }
 
 func (b *funcBase) remote(loc string, args []any) *core.Handle {

@@ -52,7 +52,13 @@ func Init(ctx context.Context, opts ...InitOption) error {
 		cfg.address = os.Getenv("GORAY_ADDRESS")
 	}
 	if cfg.address != "" {
-		return fmt.Errorf("ray: connecting to an existing cluster (%q) is not available yet; use the embedded local cluster", cfg.address)
+		rt, sess, err := connectCluster(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		core.SetCurrent(rt)
+		state.rt, state.node, state.session = rt, nil, sess
+		return nil
 	}
 	res, err := nodeResources(cfg.resources)
 	if err != nil {

@@ -2,7 +2,9 @@ package ray_test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/goray/ray"
@@ -27,3 +29,7 @@ func start(t testing.TB, opts ...ray.InitOption) context.Context {
 	t.Cleanup(ray.Shutdown)
 	return context.Background()
 }
+
+var errAuth = errors.New("rpc: authentication failed: wrong or missing cluster token")
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

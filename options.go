@@ -25,6 +25,9 @@ type initConfig struct {
 
 type callConfig struct {
 	resources       map[string]float64
+	strategy        string
+	affinityNode    string
+	affinitySoft    bool
 	maxRetries      int
 	retryExceptions bool
 	numReturns      int
@@ -184,3 +187,24 @@ func (f killOpt) applyKill(c *killConfig) { f(c) }
 // AllowRestart lets a killed actor restart if it has restarts left (Ray's
 // no_restart=False).
 func AllowRestart() KillOption { return killOpt(func(c *killConfig) { c.noRestart = false }) }
+
+type strategyOpt struct {
+	strategy string
+	node     string
+	soft     bool
+}
+
+func (o strategyOpt) applyCall(c *callConfig) {
+	c.strategy, c.affinityNode, c.affinitySoft = o.strategy, o.node, o.soft
+}
+
+// Spread spreads a function's tasks over the nodes that can run them
+// (Ray's scheduling_strategy="SPREAD").
+func Spread() CallOption { return strategyOpt{strategy: "SPREAD"} }
+
+// NodeAffinity runs tasks on the node with this ID (GetRuntimeContext's
+// NodeID). With soft, they run elsewhere when that node is gone; without,
+// they fail with ErrUnschedulable (Ray's NodeAffinitySchedulingStrategy).
+func NodeAffinity(nodeID string, soft bool) CallOption {
+	return strategyOpt{strategy: "NODE_AFFINITY", node: nodeID, soft: soft}
+}

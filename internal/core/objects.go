@@ -157,8 +157,14 @@ func (rt *Runtime) HandleFromWire(ref proto.ObjRef) (*Handle, error) {
 
 // refEffects are what remains to do after a count change, outside mu.
 type refEffects struct {
-	storeDeletes []ids.ObjectID
+	storeDeletes []storeDel
 	releases     []proto.ObjRef // send RemoveRef for these (holder = self)
+}
+
+// storeDel is an object to delete from the store of a node.
+type storeDel struct {
+	id   ids.ObjectID
+	node ids.NodeID
 }
 
 func (rt *Runtime) refEffectsLocked(acts ...RefAction) refEffects {
@@ -173,7 +179,7 @@ func (rt *Runtime) collectLocked(eff *refEffects, acts []RefAction) {
 			if o, ok := rt.objects[a.Free]; ok {
 				delete(rt.objects, a.Free)
 				if o.inStore {
-					eff.storeDeletes = append(eff.storeDeletes, a.Free)
+					eff.storeDeletes = append(eff.storeDeletes, storeDel{a.Free, o.node})
 				}
 				a.Contained = append(a.Contained, o.contained...)
 			}
@@ -194,7 +200,14 @@ func (rt *Runtime) collectLocked(eff *refEffects, acts []RefAction) {
 
 func (eff refEffects) apply(rt *Runtime) {
 	if len(eff.storeDeletes) > 0 {
-		rt.node.Send(proto.NodeStoreDelete, proto.MustMarshal(&proto.ObjectIDs{IDs: eff.storeDeletes}))
+		// Our node deletes its own objects and forwards the others.
+		byNode := map[ids.NodeID][]ids.ObjectID{}
+		for _, d := range eff.storeDeletes {
+			byNode[d.node] = append(byNode[d.node], d.id)
+		}
+		for node, objs := range byNode {
+			rt.node.Send(proto.NodeStoreDelete, proto.MustMarshal(&proto.ObjectIDs{IDs: objs, NodeID: node}))
+		}
 	}
 	for _, r := range eff.releases {
 		r := r
@@ -382,7 +395,13 @@ func (rt *Runtime) argOf(id ids.ObjectID, o *object) (Arg, error) {
 	}
 	if o.inStore {
 		if o.node != rt.nodeID && !o.node.IsZero() {
-			return Arg{}, fmt.Errorf("%w: %s lives on node %s; cross-node transfer is not available yet", ErrObjectLost, id, o.node)
+			// Another node has it: our node copies it into our store (once
+			// for all local readers), then we map it like a local object.
+			_, err := rt.node.Call(context.Background(), proto.NodePullObject,
+				proto.MustMarshal(&proto.PullObject{ID: id, Size: o.size, NodeID: o.node}))
+			if err != nil {
+				return Arg{}, fmt.Errorf("%w: %s: %v", ErrObjectLost, id, err)
+			}
 		}
 		view, err := objstore.MapReadOnly(filepath.Join(rt.store, id.String()), o.size)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,8 @@ type Config struct {
 	Registry   *Registry
 	// InlineLimit overrides DefaultInlineLimit (tests).
 	InlineLimit int
+	// Job is the driver's job, registered with its node in cluster mode.
+	Job *proto.JobInfo
 	// LeaseIdle is how long an owner keeps an idle lease for reuse.
 	LeaseIdle time.Duration
 	Logger    *slog.Logger
@@ -52,8 +55,10 @@ type Runtime struct {
 	nodeID ids.NodeID
 	jobID  ids.JobID
 	store  string // the node's store directory
-	inline int
-	log    *slog.Logger
+	// nodeAddr is the node's cluster address ("" when embedded).
+	nodeAddr string
+	inline   int
+	log      *slog.Logger
 
 	ln    *rpc.Listener
 	node  *rpc.Conn
@@ -84,6 +89,9 @@ type Runtime struct {
 	blocked int
 
 	wg sync.WaitGroup
+	// spillTries counts retries of lease requests whose spill target was
+	// unreachable.
+	spillTries map[uint64]int
 }
 
 type peerConn struct {
@@ -115,7 +123,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		tasks: ids.NewTaskIDGen(), refs: NewRefCounter(),
 		objects: make(map[ids.ObjectID]*object), conns: make(map[string]*peerConn),
 		classes: make(map[string]*schedClass), inflight: make(map[ids.TaskID]*task),
-		actors: make(map[ids.ActorID]*actorClient), ready: make(chan struct{}),
+		actors: make(map[ids.ActorID]*actorClient), ready: make(chan struct{}), spillTries: map[uint64]int{},
 	}
 	rt.exec.init(rt)
 	sockDir := session.SocketDir(cfg.SessionDir)
@@ -138,7 +146,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	rt.node = node
 	b, err := node.Call(ctx, proto.NodeRegisterWorker, proto.MustMarshal(&proto.RegisterWorker{
 		WorkerID: cfg.WorkerID, PID: os.Getpid(), Addr: ln.Addr(), RegistryHash: rt.reg.Hash(),
-		Platform: runtime.GOOS + "/" + runtime.GOARCH, IsDriver: !cfg.IsWorker,
+		Platform: runtime.GOOS + "/" + runtime.GOARCH, IsDriver: !cfg.IsWorker, Job: cfg.Job,
 	}))
 	if err != nil {
 		rt.Close()
@@ -151,6 +159,12 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	rt.nodeID, rt.jobID, rt.store, rt.storeCap = reply.NodeID, reply.JobID, reply.StoreDir, reply.StoreCapacity
 	rt.self.NodeID = reply.NodeID
+	if reply.NodeAddr != "" {
+		// Cluster mode: peers on other nodes reach us through our node's
+		// port; peers on ours take the socket directly (see conn).
+		rt.nodeAddr = reply.NodeAddr
+		rt.self.Addr = rpc.RoutedAddr(reply.NodeAddr, "w/"+cfg.WorkerID.String())
+	}
 	SetCurrent(rt)
 	close(rt.ready)
 	return rt, nil
@@ -204,6 +218,7 @@ func (rt *Runtime) Close() {
 
 // conn returns a connection to a peer's core worker service, dialing once.
 func (rt *Runtime) conn(ctx context.Context, addr string) (*rpc.Conn, error) {
+	addr = rt.localize(addr)
 	rt.mu.Lock()
 	pc, ok := rt.conns[addr]
 	if ok {
@@ -341,4 +356,34 @@ func (rt *Runtime) setBlocked(b bool) {
 			rt.node.Send(proto.NodeWorkerUnblocked, nil)
 		}
 	}
+}
+
+// localize turns a routed address of a process on this node into its Unix
+// socket, skipping the hop through the node's port.
+func (rt *Runtime) localize(addr string) string {
+	if rt.nodeAddr == "" {
+		return addr
+	}
+	prefix := "tcp:" + rt.nodeAddr + "/w/"
+	if !strings.HasPrefix(addr, prefix) {
+		return addr
+	}
+	id := addr[len(prefix):]
+	if len(id) < 12 {
+		return addr
+	}
+	path := filepath.Join(session.SocketDir(rt.cfg.SessionDir), "w-"+id[:12])
+	if _, err := os.Stat(path); err != nil {
+		return addr // e.g. a driver, whose socket lives in its own session
+	}
+	return "unix:" + path
+}
+
+// nodeConn is a connection to a node's service: ours, or another by its
+// cluster address.
+func (rt *Runtime) nodeConn(ctx context.Context, addr string) (*rpc.Conn, error) {
+	if addr == "" || addr == rt.nodeAddr {
+		return rt.node, nil
+	}
+	return rt.conn(ctx, "tcp:"+addr)
 }

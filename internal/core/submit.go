@@ -36,6 +36,11 @@ type TaskOptions struct {
 	ReturnsAsSlice  bool
 	// MaxTaskRetries applies to actor calls.
 	MaxTaskRetries int
+	// Strategy is "", "SPREAD" or "NODE_AFFINITY" (with AffinityNode and
+	// AffinitySoft), as in Ray's scheduling strategies.
+	Strategy     string
+	AffinityNode ids.NodeID
+	AffinitySoft bool
 }
 
 type task struct {
@@ -49,6 +54,9 @@ type task struct {
 	actor     *actorClient
 	sent      bool // actor call pushed
 	retries   int  // actor calls: retries left (-1 forever)
+	strategy  string
+	affinity  ids.NodeID
+	soft      bool
 }
 
 type schedClass struct {
@@ -57,6 +65,9 @@ type schedClass struct {
 	queue         []*task
 	leases        map[uint64]*lease
 	pendingLeases int
+	strategy      string
+	affinity      ids.NodeID
+	soft          bool
 }
 
 type lease struct {
@@ -67,6 +78,7 @@ type lease struct {
 	inflight int
 	idle     *time.Timer
 	gone     bool
+	node     *rpc.Conn // the granting node, to return the lease to
 }
 
 // prepareArgs encodes values and turns refs into wire args. Large values are
@@ -142,6 +154,7 @@ func (rt *Runtime) submit(fn string, args []ArgIn, opts TaskOptions, actor *acto
 		Resources: res.Floats(), MaxRetries: opts.MaxRetries, RetryExceptions: opts.RetryExceptions,
 		Owner: rt.self, ReturnsAsSlice: opts.ReturnsAsSlice,
 	}, pins: pins, actor: actor, retries: opts.MaxTaskRetries}
+	t.strategy, t.affinity, t.soft = opts.Strategy, opts.AffinityNode, opts.AffinitySoft
 	if actor != nil {
 		t.spec.ActorID = actor.id
 	}
@@ -244,12 +257,14 @@ func (rt *Runtime) readyLocked(t *task) effects {
 		t.queued = true
 		return rt.flushActorLocked(t.actor)
 	}
-	key := resources.Set(nil)
 	res, _ := resources.FromFloats(t.spec.Resources)
-	key = res
-	c, ok := rt.classes[key.Key()]
+	key := res.Key()
+	if t.strategy != "" {
+		key += "|" + t.strategy + "|" + t.affinity.String() + fmt.Sprint(t.soft)
+	}
+	c, ok := rt.classes[key]
 	if !ok {
-		c = &schedClass{key: key.Key(), res: t.spec.Resources, leases: map[uint64]*lease{}}
+		c = &schedClass{key: key, res: t.spec.Resources, strategy: t.strategy, affinity: t.affinity, soft: t.soft, leases: map[uint64]*lease{}}
 		rt.classes[c.key] = c
 	}
 	t.queued = true
@@ -284,7 +299,7 @@ func (rt *Runtime) dispatchLocked(c *schedClass) effects {
 	for need := len(c.queue) - c.pendingLeases; need > 0 && c.pendingLeases < maxPendingLeases; need-- {
 		c.pendingLeases++
 		rt.leaseSeq++
-		eff.add(rt.requestLeaseFn(c, rt.leaseSeq))
+		eff.add(rt.requestLeaseFn(c, rt.leaseSeq, "", false))
 	}
 	if len(c.queue) == 0 {
 		for _, l := range c.leases {
@@ -304,27 +319,51 @@ func (rt *Runtime) pushFn(t *task, l *lease) func() {
 	}
 }
 
-func (rt *Runtime) requestLeaseFn(c *schedClass, reqID uint64) func() {
-	b := proto.MustMarshal(&proto.LeaseRequest{RequestID: reqID, Resources: c.res, Owner: rt.self.WorkerID, JobID: rt.jobID})
+// requestLeaseFn asks a node (ours, or the one at nodeAddr after a
+// spillback) for a lease for class c.
+func (rt *Runtime) requestLeaseFn(c *schedClass, reqID uint64, nodeAddr string, noSpill bool) func() {
+	b := proto.MustMarshal(&proto.LeaseRequest{RequestID: reqID, Resources: c.res, Owner: rt.self.WorkerID, JobID: rt.jobID,
+		Strategy: c.strategy, AffinityNode: c.affinity, AffinitySoft: c.soft, NoSpill: noSpill})
 	return func() {
-		rt.node.CallAsync(proto.NodeRequestLease, b, func(reply []byte, err error) { rt.onLease(c, reply, err) })
+		nc, err := rt.nodeConn(context.Background(), nodeAddr)
+		if err != nil {
+			rt.onLease(c, reqID, nodeAddr, nil, nil, err)
+			return
+		}
+		nc.CallAsync(proto.NodeRequestLease, b, func(reply []byte, err error) { rt.onLease(c, reqID, nodeAddr, nc, reply, err) })
 	}
 }
 
-func (rt *Runtime) onLease(c *schedClass, reply []byte, err error) {
+// maxSpillTries bounds how often one lease request follows spillbacks to
+// nodes that turn out unreachable (their death not yet in the view).
+const maxSpillTries = 50
+
+func (rt *Runtime) onLease(c *schedClass, reqID uint64, nodeAddr string, nc *rpc.Conn, reply []byte, err error) {
 	var g proto.LeaseGrant
 	if err == nil {
 		err = proto.Unmarshal(reply, &g)
+	}
+	if err == nil && g.SpillTo != "" {
+		// Ask the node our node chose; it queues the request there.
+		rt.requestLeaseFn(c, reqID, g.SpillTo, true)()
+		return
+	}
+	if err != nil && nodeAddr != "" && nodeAddr != rt.nodeAddr && rt.spillRetry(reqID) {
+		// The spill target is unreachable: ask our node again; its view
+		// drops the dead node once the GCS declares it dead.
+		time.AfterFunc(100*time.Millisecond, rt.requestLeaseFn(c, reqID, "", false))
+		return
 	}
 	var conn *rpc.Conn
 	if err == nil {
 		conn, err = rt.conn(context.Background(), g.WorkerAddr)
 		if err != nil {
-			rt.node.Send(proto.NodeReturnLease, proto.MustMarshal(&proto.ReturnLease{LeaseID: g.LeaseID, Kill: true}))
+			nc.Send(proto.NodeReturnLease, proto.MustMarshal(&proto.ReturnLease{LeaseID: g.LeaseID, Kill: true}))
 		}
 	}
 	rt.mu.Lock()
 	c.pendingLeases--
+	delete(rt.spillTries, reqID)
 	var eff effects
 	if err != nil {
 		if rt.closed {
@@ -339,12 +378,19 @@ func (rt *Runtime) onLease(c *schedClass, reply []byte, err error) {
 			c.queue = nil
 		}
 	} else {
-		l := &lease{id: g.LeaseID, worker: g.WorkerID, conn: conn, class: c}
+		l := &lease{id: g.LeaseID, worker: g.WorkerID, conn: conn, node: nc, class: c}
 		c.leases[l.id] = l
 		eff.merge(rt.dispatchLocked(c))
 	}
 	rt.mu.Unlock()
 	eff.run(rt)
+}
+
+func (rt *Runtime) spillRetry(reqID uint64) bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.spillTries[reqID]++
+	return rt.spillTries[reqID] <= maxSpillTries && !rt.closed
 }
 
 func (rt *Runtime) leaseIdle(l *lease) {
@@ -356,7 +402,7 @@ func (rt *Runtime) leaseIdle(l *lease) {
 	l.gone = true
 	delete(l.class.leases, l.id)
 	rt.mu.Unlock()
-	rt.node.Send(proto.NodeReturnLease, proto.MustMarshal(&proto.ReturnLease{LeaseID: l.id}))
+	l.node.Send(proto.NodeReturnLease, proto.MustMarshal(&proto.ReturnLease{LeaseID: l.id}))
 }
 
 func (rt *Runtime) onReply(t *task, l *lease, b []byte, err error) {
@@ -375,7 +421,7 @@ func (rt *Runtime) onReply(t *task, l *lease, b []byte, err error) {
 			l.gone = true
 			delete(l.class.leases, l.id)
 			eff.add(func() {
-				rt.node.Send(proto.NodeReturnLease, proto.MustMarshal(&proto.ReturnLease{LeaseID: l.id, Kill: true}))
+				l.node.Send(proto.NodeReturnLease, proto.MustMarshal(&proto.ReturnLease{LeaseID: l.id, Kill: true}))
 			})
 		}
 		switch {
@@ -431,7 +477,7 @@ func (rt *Runtime) finishLocked(t *task, reply *proto.TaskReply, errInfo *proto.
 			if errInfo == nil {
 				r := reply.Returns[i]
 				if r.InStore {
-					eff.ref.storeDeletes = append(eff.ref.storeDeletes, id)
+					eff.ref.storeDeletes = append(eff.ref.storeDeletes, storeDel{id, r.NodeID})
 				}
 				rt.collectLocked(&eff.ref, []RefAction{{Contained: r.Contained, Free: id}})
 			}

@@ -26,3 +26,21 @@ func QueryStatus(ctx context.Context, addr, token string) (*proto.ClusterStatus,
 	}
 	return &st, nil
 }
+
+// GetNodes asks the cluster whose head listens at addr for its nodes.
+func GetNodes(ctx context.Context, addr, token string) ([]proto.NodeInfo, error) {
+	c, err := rpc.Dial(ctx, "tcp:"+addr, token, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	b, err := c.Call(ctx, proto.GCSGetNodes, nil)
+	if err != nil {
+		return nil, fmt.Errorf("goray: nodes from %s: %w", addr, err)
+	}
+	var v proto.ClusterView
+	if err := proto.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	return v.Nodes, nil
+}

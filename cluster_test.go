@@ -1,0 +1,158 @@
+package ray_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/goray/ray"
+	"github.com/goray/ray/raytest"
+)
+
+var (
+	nodeOf = ray.Func0Ctx(func(ctx context.Context) (string, error) {
+		return ray.GetRuntimeContext(ctx).NodeID, nil
+	})
+	// nodeOfSlow holds its worker a while, so a burst of them needs many
+	// leases at once.
+	nodeOfSlow = ray.Func0Ctx(func(ctx context.Context) (string, error) {
+		time.Sleep(200 * time.Millisecond)
+		return ray.GetRuntimeContext(ctx).NodeID, nil
+	})
+	sumBytes = ray.Func1(func(b []byte) int {
+		s := 0
+		for _, x := range b {
+			s += int(x)
+		}
+		return s
+	})
+)
+
+// seedCluster is the seed's three nodes, scaled down: bob on the head,
+// alice, and ming.
+func seedCluster(t *testing.T) *raytest.Cluster {
+	return raytest.NewCluster(t,
+		raytest.Node{CPUs: 2, Resources: map[string]float64{"bob": 5}},
+		raytest.Node{CPUs: 2, Resources: map[string]float64{"alice": 2}},
+		raytest.Node{CPUs: 2, Resources: map[string]float64{"ming1": 1, "ming2": 1}},
+	)
+}
+
+func TestClusterPlacement(t *testing.T) {
+	c := seedCluster(t)
+	ctx := context.Background()
+	if err := ray.Init(ctx, ray.Address(c.Address), ray.TempDir(t.TempDir())); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ray.Shutdown)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		res  map[string]float64
+		node int
+	}{{map[string]float64{"alice": 1}, 1}, {map[string]float64{"ming2": 1}, 2}, {map[string]float64{"bob": 1}, 0}} {
+		for range 3 {
+			got, err := ray.Get(ctx, nodeOf.Options(ray.Resources(tc.res)).Remote())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != c.NodeID(tc.node) {
+				t.Fatalf("%v ran on %s, want node %d (%s)", tc.res, got, tc.node, c.NodeID(tc.node))
+			}
+		}
+	}
+	// Node affinity.
+	if got, err := ray.Get(ctx, nodeOf.Options(ray.NodeAffinity(c.NodeID(2), false)).Remote()); err != nil || got != c.NodeID(2) {
+		t.Fatalf("affinity: %s, %v", got, err)
+	}
+	// Spread touches every node.
+	seen := map[string]bool{}
+	var refs []ray.Ref[string]
+	for range 9 {
+		refs = append(refs, nodeOfSlow.Options(ray.Spread(), ray.NumCPUs(0.5)).Remote())
+	}
+	ids, err := ray.GetAll(ctx, refs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		seen[id] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("Spread used %d nodes", len(seen))
+	}
+}
+
+func TestClusterInfeasibleThenFeasible(t *testing.T) {
+	c := raytest.NewCluster(t, raytest.Node{CPUs: 1})
+	ctx := context.Background()
+	if err := ray.Init(ctx, ray.Address(c.Address), ray.TempDir(t.TempDir())); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ray.Shutdown)
+	r := nodeOf.Options(ray.Resources(map[string]float64{"carol": 1})).Remote()
+	// It waits, and shows as an infeasible demand.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := c.Node(0).GCS().Status()
+		if len(st.Demands) == 1 && st.Demands[0].Infeasible && st.Demands[0].Resources["carol"] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no infeasible demand in status: %+v", st.Demands)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	n := c.AddNode(raytest.Node{CPUs: 1, Resources: map[string]float64{"carol": 1}})
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	got, err := ray.Get(tctx, r)
+	if err != nil || got != n.ID().String() {
+		t.Fatalf("after carol joined: %s, %v", got, err)
+	}
+}
+
+func TestClusterObjectTransfer(t *testing.T) {
+	c := seedCluster(t)
+	ctx := context.Background()
+	if err := ray.Init(ctx, ray.Address(c.Address), ray.TempDir(t.TempDir())); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ray.Shutdown)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	// Made on alice's node (20 MiB, stays in its store), read on ming's.
+	big := makeBytes.Options(ray.Resources(map[string]float64{"alice": 1})).Remote(20<<20, 3)
+	var sums []ray.Ref[int]
+	for range 4 {
+		sums = append(sums, sumBytes.Options(ray.Resources(map[string]float64{"ming1": 0.25})).Remote(big))
+	}
+	got, err := ray.GetAll(ctx, sums...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range got {
+		if s != 3*20<<20 {
+			t.Fatalf("sum on ming = %d", s)
+		}
+	}
+	// And by the driver, on the head's node.
+	b, err := ray.Get(ctx, big)
+	if err != nil || len(b) != 20<<20 || b[12345] != 3 {
+		t.Fatalf("driver read: %d, %v", len(b), err)
+	}
+}
+
+func TestClusterTokenRejected(t *testing.T) {
+	c := raytest.NewCluster(t, raytest.Node{CPUs: 1})
+	t.Setenv("GORAY_TOKEN", "wrong")
+	err := ray.Init(context.Background(), ray.Address(c.Address), ray.TempDir(t.TempDir()))
+	if err == nil {
+		ray.Shutdown()
+		t.Fatal("joined with a wrong token")
+	}
+	if !errors.Is(err, errAuth) && !contains(err.Error(), "authentication failed") {
+		t.Fatalf("want authentication failed, got %v", err)
+	}
+}
