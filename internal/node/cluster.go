@@ -126,11 +126,14 @@ func (n *Node) heartbeatLoop() {
 		case now := <-t.C:
 			info := n.selfInfo()
 			if n.cfg.IsHead {
-				v, _ := n.gcs.Heartbeat(info, now)
-				n.setView(v)
-				for _, dead := range n.gcs.CheckHealth(now, n.cfg.System.HealthCheckPeriod, n.cfg.System.HealthCheckFailureThreshold) {
-					n.log.Warn("node declared dead", "node", dead.String()[:12])
-					go n.gcs.NodeDied(dead)
+				n.gcs.Heartbeat(info, now)
+				dead := n.gcs.CheckHealth(now, n.cfg.System.HealthCheckPeriod, n.cfg.System.HealthCheckFailureThreshold)
+				// The view must show the deaths before anything is placed
+				// again (restarting the dead nodes' actors, say).
+				n.setView(n.gcs.View())
+				for _, d := range dead {
+					n.log.Warn("node declared dead", "node", d.String()[:12])
+					go n.gcs.NodeDied(d)
 				}
 			} else {
 				ctx, cancel := context.WithTimeout(context.Background(), n.cfg.System.HealthCheckTimeout)
@@ -348,27 +351,40 @@ type replyFunc = func(gcs.Grant, error)
 // LeaseForActor implements gcs.NodeAPI: place the actor's lease on a node
 // of the cluster and lease a worker there.
 func (n *Node) LeaseForActor(job ids.JobID, res map[string]float64, done func(gcs.Grant, error)) {
+	n.leaseForActor(job, res, 0, done)
+}
+
+// leaseForActor places the actor's lease; a spill target that turns out
+// unreachable (dead, not yet out of the view) is retried from the top.
+func (n *Node) leaseForActor(job ids.JobID, res map[string]float64, try int, done func(gcs.Grant, error)) {
 	req := &proto.LeaseRequest{Resources: res, ForActor: true, JobID: job}
 	n.requestLease(req, nil, func(g gcs.Grant, err error) {
 		if err != nil || g.SpillTo == "" {
+			if err == nil {
+				g.Addr = n.publicAddr(g.WorkerID, g.Addr)
+			}
 			done(g, err)
 			return
 		}
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			c, err := n.peer(ctx, g.SpillTo)
-			if err != nil {
-				done(gcs.Grant{}, err)
-				return
-			}
-			req.NoSpill = true
-			b, err := c.Call(context.Background(), proto.NodeRequestLease, proto.MustMarshal(req))
 			var lg proto.LeaseGrant
+			c, err := n.peer(ctx, g.SpillTo)
 			if err == nil {
-				err = proto.Unmarshal(b, &lg)
+				req.NoSpill = true
+				var b []byte
+				b, err = c.Call(context.Background(), proto.NodeRequestLease, proto.MustMarshal(req))
+				if err == nil {
+					err = proto.Unmarshal(b, &lg)
+				}
 			}
 			if err != nil {
+				if _, remote := err.(*rpc.RemoteError); !remote && try < maxActorSpillTries {
+					time.Sleep(100 * time.Millisecond)
+					n.leaseForActor(job, res, try+1, done)
+					return
+				}
 				done(gcs.Grant{}, err)
 				return
 			}
@@ -376,6 +392,10 @@ func (n *Node) LeaseForActor(job ids.JobID, res map[string]float64, done func(gc
 		}()
 	})
 }
+
+// maxActorSpillTries bounds retries of an actor lease whose target node is
+// unreachable.
+const maxActorSpillTries = 50
 
 // ActorCreated implements gcs.NodeAPI.
 func (n *Node) ActorCreated(node ids.NodeID, leaseID uint64, hold bool) {
