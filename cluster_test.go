@@ -156,3 +156,32 @@ func TestClusterTokenRejected(t *testing.T) {
 		t.Fatalf("want authentication failed, got %v", err)
 	}
 }
+
+func TestClusterDriverExitFreesLeases(t *testing.T) {
+	c := raytest.NewCluster(t, raytest.Node{CPUs: 2}, raytest.Node{CPUs: 2, Resources: map[string]float64{"alice": 2}})
+	ctx := context.Background()
+	if err := ray.Init(ctx, ray.Address(c.Address), ray.TempDir(t.TempDir())); err != nil {
+		t.Fatal(err)
+	}
+	// More tasks than alice has slots: some lease requests are still queued
+	// on alice's node when the driver leaves.
+	var refs []ray.Ref[string]
+	for range 6 {
+		refs = append(refs, nodeOf.Options(ray.Resources(map[string]float64{"alice": 1})).Remote())
+	}
+	if _, err := ray.GetAll(ctx, refs...); err != nil {
+		t.Fatal(err)
+	}
+	ray.Shutdown()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		av := c.Node(1).Status().Available
+		if av["CPU"] == 2 && av["alice"] == 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice's node still has leases out after the driver left: available %v", av)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

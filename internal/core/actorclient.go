@@ -265,3 +265,16 @@ func (rt *Runtime) onActorReply(t *task, conn *rpc.Conn, b []byte, err error) {
 	rt.mu.Unlock()
 	eff.run(rt)
 }
+
+// Nodes asks the GCS for the cluster's nodes.
+func (rt *Runtime) Nodes(ctx context.Context) ([]proto.NodeInfo, error) {
+	b, err := rt.node.Call(ctx, proto.GCSGetNodes, nil)
+	if err != nil {
+		return nil, err
+	}
+	var v proto.ClusterView
+	if err := proto.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	return v.Nodes, nil
+}

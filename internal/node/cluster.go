@@ -143,6 +143,13 @@ func (n *Node) heartbeatLoop() {
 				if err == nil && proto.Unmarshal(b, &v) == nil {
 					n.setView(v)
 				}
+				if re, ok := err.(*rpc.RemoteError); ok && strings.Contains(re.Msg, "declared dead") {
+					// Fail-stop, as Ray's raylet does: the cluster has
+					// given up on this node and moved its work elsewhere.
+					n.log.Error("the head declared this node dead; stopping", "err", err)
+					go n.Close()
+					return
+				}
 			}
 			n.respill()
 		}

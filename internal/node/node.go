@@ -183,6 +183,10 @@ func Start(cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// Done is closed once the node has stopped (Close, or fail-stop after the
+// head declared it dead), so the process hosting it can exit.
+func (n *Node) Done() <-chan struct{} { return n.stop }
+
 // ID is the node's ID; Addr its rpc address; StoreDir its store directory.
 func (n *Node) ID() ids.NodeID         { return n.id }
 func (n *Node) Addr() string           { return n.ln.Addr() }
@@ -471,6 +475,8 @@ func (n *Node) connClosed(c *rpc.Conn) {
 			}
 		}
 	}
+	// Its queued requests are void, and its granted leases come back.
+	n.sched.TakeQueued(func(r *LeaseReq) bool { return r.From == nil || r.From != c })
 	var leases []uint64
 	for id, owner := range n.leaseOwn {
 		if owner == c {
@@ -526,6 +532,14 @@ func (n *Node) Handle(c *rpc.Conn, kind, method byte, reqID uint64, payload []by
 		n.requestLease(&m, c, func(g gcs.Grant, err error) {
 			if err != nil {
 				c.ReplyError(reqID, err)
+				return
+			}
+			if g.SpillTo == "" && c.Err() != nil {
+				// The requester left while the request waited.
+				n.mu.Lock()
+				acts := n.sched.ReturnLease(g.LeaseID, false, time.Now())
+				n.mu.Unlock()
+				n.do(acts)
 				return
 			}
 			if g.SpillTo != "" {
@@ -731,6 +745,9 @@ func (n *Node) requestLease(m *proto.LeaseRequest, c *rpc.Conn, reply replyFunc)
 		return
 	}
 	req := &LeaseReq{Job: m.JobID, Resources: res, ForActor: m.ForActor, Owner: m.Owner, OwnerReq: m.RequestID, Reply: reply}
+	if c != nil {
+		req.From = c
+	}
 	acts := n.sched.Request(req, time.Now())
 	n.mu.Unlock()
 	n.do(acts)

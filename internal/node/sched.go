@@ -41,8 +41,10 @@ type LeaseReq struct {
 	ForActor  bool
 	Owner     ids.WorkerID
 	OwnerReq  uint64 // the owner's request ID, for cancellation
-	// Reply is opaque to the scheduler: the I/O layer's way to answer.
+	// Reply and From are opaque to the scheduler: the I/O layer's way to
+	// answer, and the connection the request came on.
 	Reply any
+	From  any
 }
 
 type workerPhase int
