@@ -126,6 +126,7 @@ func newActor[S any](cls *actorBase, loc string, args []any) (*ActorHandle[S], e
 		Resources: c.resources, HoldResources: c.setResources, MaxRestarts: c.maxRestarts,
 		MaxTaskRetries: c.maxTaskRetries, MaxConcurrency: c.maxConcurrency, Name: c.name,
 		Namespace: c.namespace, Detached: c.detached,
+		Strategy: c.strategy.strategy, AffinityNode: parseNodeID(c.strategy.node), AffinitySoft: c.strategy.soft,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: creating actor %s: %w", loc, cls.at.Name, err)

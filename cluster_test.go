@@ -82,6 +82,35 @@ func TestClusterPlacement(t *testing.T) {
 	if len(seen) != 3 {
 		t.Fatalf("Spread used %d nodes", len(seen))
 	}
+	// Actors are placed the same way: by resources, affinity and Spread.
+	a, err := newWhere.Options(ray.NodeAffinity(c.NodeID(1), false)).Remote()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ray.Get(ctx, whereNode.Remote(a)); err != nil || got != c.NodeID(1) {
+		t.Fatalf("actor with affinity to node 1 runs on %s, %v", got, err)
+	}
+	b, _ := newWhere.Options(ray.Resources(map[string]float64{"ming1": 1})).Remote()
+	if got, err := ray.Get(ctx, whereNode.Remote(b)); err != nil || got != c.NodeID(2) {
+		t.Fatalf("actor needing ming1 runs on %s, %v", got, err)
+	}
+	actorNodes := map[string]bool{}
+	for range 3 {
+		// NumCPUs(0): placement only, independent of the CPU that the
+		// Spread tasks above may still hold for their idle leases.
+		h, err := newWhere.Options(ray.Spread()).Remote()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ray.Get(ctx, whereNode.Remote(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		actorNodes[got] = true
+	}
+	if len(actorNodes) < 2 {
+		t.Fatalf("3 Spread actors share %d node(s)", len(actorNodes))
+	}
 }
 
 func TestClusterInfeasibleThenFeasible(t *testing.T) {

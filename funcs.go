@@ -143,13 +143,16 @@ func (c *callConfig) taskOptions(forActor bool) core.TaskOptions {
 	}
 	opts := core.TaskOptions{Resources: res, MaxRetries: c.maxRetries, RetryExceptions: c.retryExceptions,
 		NumReturns: c.numReturns, ReturnsAsSlice: c.numReturns > 1, Strategy: c.strategy, AffinitySoft: c.affinitySoft}
-	if c.affinityNode != "" {
-		id, err := ids.ParseNodeID(c.affinityNode)
-		if err == nil {
-			opts.AffinityNode = id
-		}
-	}
+	opts.AffinityNode = parseNodeID(c.affinityNode)
 	return opts
+}
+
+// parseNodeID reads a node ID as GetRuntimeContext prints it; a malformed
+// one becomes the zero ID, which no node has (a hard affinity to it fails
+// with ErrUnschedulable).
+func parseNodeID(s string) ids.NodeID {
+	id, _ := ids.ParseNodeID(s)
+	return id
 }
 
 func (b *funcBase) remote(loc string, args []any) *core.Handle {

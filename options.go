@@ -34,6 +34,7 @@ type callConfig struct {
 }
 
 type actorConfig struct {
+	strategy       strategyOpt
 	resources      map[string]float64
 	setResources   bool
 	maxRestarts    int
@@ -198,13 +199,15 @@ func (o strategyOpt) applyCall(c *callConfig) {
 	c.strategy, c.affinityNode, c.affinitySoft = o.strategy, o.node, o.soft
 }
 
-// Spread spreads a function's tasks over the nodes that can run them
-// (Ray's scheduling_strategy="SPREAD").
-func Spread() CallOption { return strategyOpt{strategy: "SPREAD"} }
+func (o strategyOpt) applyActor(c *actorConfig) { c.strategy = o }
+
+// Spread spreads a function's tasks (or a class's actors) over the nodes
+// that can run them (Ray's scheduling_strategy="SPREAD").
+func Spread() strategyOpt { return strategyOpt{strategy: "SPREAD"} }
 
 // NodeAffinity runs tasks on the node with this ID (GetRuntimeContext's
 // NodeID). With soft, they run elsewhere when that node is gone; without,
 // they fail with ErrUnschedulable (Ray's NodeAffinitySchedulingStrategy).
-func NodeAffinity(nodeID string, soft bool) CallOption {
+func NodeAffinity(nodeID string, soft bool) strategyOpt {
 	return strategyOpt{strategy: "NODE_AFFINITY", node: nodeID, soft: soft}
 }

@@ -48,12 +48,12 @@ func startDetached(cmd *cobra.Command, cfg startConfig, token string, timeout ti
 	if err != nil {
 		return fmt.Errorf("running the node process: %w", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- child.Wait() }()
+	c := &childProc{p: child.Process, done: make(chan struct{})}
+	go func() { c.err = child.Wait(); close(c.done) }()
 
-	rec, err := waitNodeUp(cmd.Context(), cfg, token, child.Process.Pid, exited, timeout)
+	rec, err := waitNodeUp(cmd.Context(), cfg, token, c, timeout)
 	if err != nil {
-		stopChild(cfg.TempRoot, child.Process, exited)
+		c.stop(cfg.TempRoot)
 		printLogTail(cmd.ErrOrStderr(), logPath, 25)
 		return err
 	}
@@ -75,6 +75,14 @@ func childArgs(fs *pflag.FlagSet, cfg startConfig) []string {
 	return append(args, "--temp-dir="+cfg.TempRoot, "--block")
 }
 
+// childProc is the background node process; done is closed, and err
+// set, once it has exited.
+type childProc struct {
+	p    *os.Process
+	done chan struct{}
+	err  error
+}
+
 // withEnv returns env with key set to value (and no other entry for key).
 func withEnv(env []string, key, value string) []string {
 	out := make([]string, 0, len(env)+1)
@@ -88,14 +96,15 @@ func withEnv(env []string, key, value string) []string {
 
 // waitNodeUp waits until the node process pid has written its record and
 // answers: the head answers status, another node is listed by its head.
-func waitNodeUp(ctx context.Context, cfg startConfig, token string, pid int, exited <-chan error, timeout time.Duration) (session.NodeRecord, error) {
+func waitNodeUp(ctx context.Context, cfg startConfig, token string, c *childProc, timeout time.Duration) (session.NodeRecord, error) {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(150 * time.Millisecond)
 	defer tick.Stop()
 	last := errors.New("it wrote no node record")
 	for {
 		select {
-		case err := <-exited:
+		case <-c.done:
+			err := c.err
 			if err == nil {
 				err = errors.New("exit status 0")
 			}
@@ -104,7 +113,7 @@ func waitNodeUp(ctx context.Context, cfg startConfig, token string, pid int, exi
 			return session.NodeRecord{}, ctx.Err()
 		case <-tick.C:
 		}
-		if rec, ok := findRecord(cfg.TempRoot, pid); ok {
+		if rec, ok := findRecord(cfg.TempRoot, c.p.Pid); ok {
 			if last = probeNode(ctx, cfg, token, rec); last == nil {
 				return rec, nil
 			}
@@ -148,17 +157,17 @@ func probeNode(ctx context.Context, cfg startConfig, token string, rec session.N
 	return fmt.Errorf("the head at %s does not list node %s yet", cfg.HeadAddr, shortID(rec.NodeID))
 }
 
-// stopChild ends a node process that did not come up, and cleans up
-// after it if it could not.
-func stopChild(root string, p *os.Process, exited <-chan error) {
-	p.Signal(syscall.SIGTERM)
+// stop ends a node process that did not come up, and cleans up after it
+// if it could not.
+func (c *childProc) stop(root string) {
+	c.p.Signal(syscall.SIGTERM)
 	select {
-	case <-exited:
+	case <-c.done:
 	case <-time.After(5 * time.Second):
-		p.Kill()
-		<-exited
+		c.p.Kill()
+		<-c.done
 	}
-	if rec, ok := findRecord(root, p.Pid); ok {
+	if rec, ok := findRecord(root, c.p.Pid); ok {
 		cleanupAfter(root, rec)
 	}
 }

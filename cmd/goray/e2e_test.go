@@ -73,6 +73,12 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("session token %q (%v), want the cluster's", tok, err)
 	}
 
+	// A node with the wrong token fails, and says why.
+	if out, err := run("start", "--address", addr, "--temp-dir", root, "--token", "wrong",
+		"--object-store-memory", "67108864", "--start-timeout", "20s"); err == nil || !strings.Contains(out, "exited before it was up") {
+		t.Fatalf("goray start with a wrong token: %v\n%s", err, out)
+	}
+
 	// A second node joins, finding the token in the cluster file.
 	if out, err := run("start", "--address", addr, "--temp-dir", root, "--num-cpus", "1",
 		"--object-store-memory", "67108864", "--resources", `{"bob": 2}`, "--start-timeout", "20s"); err != nil {

@@ -328,7 +328,7 @@ SIGINT or SIGTERM.`,
 	fl.SortFlags = false
 	fl.BoolVar(&f.Head, "head", false, "start the head node of a new cluster")
 	fl.StringVar(&f.Address, "address", "", "join the cluster whose head is at `HOST:PORT`")
-	fl.IntVar(&f.Port, "port", defaultHeadPort, "the node's TCP port; 0 picks a free one (default 6379 for the head, 0 otherwise)")
+	fl.IntVar(&f.Port, "port", 0, "the node's TCP port; 0 picks a free one (default 6379 for the head, 0 otherwise)")
 	fl.StringVar(&f.NodeIP, "node-ip-address", "127.0.0.1", "the `IP` this node listens on and is reached at")
 	fl.IntVar(&f.NumCPUs, "num-cpus", 0, "CPUs this node offers (default: the machine's cores)")
 	fl.IntVar(&f.NumGPUs, "num-gpus", 0, "GPUs this node offers")

@@ -42,6 +42,9 @@ type ActorOptions struct {
 	Name           string
 	Namespace      string
 	Detached       bool
+	Strategy       string
+	AffinityNode   ids.NodeID
+	AffinitySoft   bool
 }
 
 // CreateActor registers an actor with the GCS, which creates it in a
@@ -82,6 +85,7 @@ func (rt *Runtime) CreateActor(ctx context.Context, typeName string, args []ArgI
 	spec := &proto.ActorSpec{
 		ActorID: id, Name: opts.Name, Namespace: ns, Detached: opts.Detached, MaxRestarts: opts.MaxRestarts,
 		HoldResources: opts.HoldResources, MaxTaskRetries: opts.MaxTaskRetries,
+		Strategy: opts.Strategy, AffinityNode: opts.AffinityNode, AffinitySoft: opts.AffinitySoft,
 		Creation: proto.TaskSpec{
 			TaskID: rt.tasks.Next(), JobID: rt.jobID, Func: typeName, Args: wire, NumReturns: 0,
 			Resources: res.Floats(), Owner: rt.self, ActorID: id, ActorCreation: true, MaxConcurrency: opts.MaxConcurrency,

@@ -63,7 +63,7 @@ type schedClass struct {
 	key           string
 	res           map[string]float64
 	queue         []*task
-	leases        map[uint64]*lease
+	leases        map[*lease]struct{} // keyed by identity: lease IDs are only unique per node
 	pendingLeases int
 	strategy      string
 	affinity      ids.NodeID
@@ -264,7 +264,7 @@ func (rt *Runtime) readyLocked(t *task) effects {
 	}
 	c, ok := rt.classes[key]
 	if !ok {
-		c = &schedClass{key: key, res: t.spec.Resources, strategy: t.strategy, affinity: t.affinity, soft: t.soft, leases: map[uint64]*lease{}}
+		c = &schedClass{key: key, res: t.spec.Resources, strategy: t.strategy, affinity: t.affinity, soft: t.soft, leases: map[*lease]struct{}{}}
 		rt.classes[c.key] = c
 	}
 	t.queued = true
@@ -276,7 +276,7 @@ func (rt *Runtime) dispatchLocked(c *schedClass) effects {
 	var eff effects
 	for len(c.queue) > 0 {
 		var free *lease
-		for _, l := range c.leases {
+		for l := range c.leases {
 			if !l.gone && l.inflight < maxInFlightPerLease {
 				free = l
 				break
@@ -302,7 +302,7 @@ func (rt *Runtime) dispatchLocked(c *schedClass) effects {
 		eff.add(rt.requestLeaseFn(c, rt.leaseSeq, "", false))
 	}
 	if len(c.queue) == 0 {
-		for _, l := range c.leases {
+		for l := range c.leases {
 			if l.inflight == 0 && l.idle == nil && !l.gone {
 				l := l
 				l.idle = time.AfterFunc(rt.cfg.LeaseIdle, func() { rt.leaseIdle(l) })
@@ -379,7 +379,7 @@ func (rt *Runtime) onLease(c *schedClass, reqID uint64, nodeAddr string, nc *rpc
 		}
 	} else {
 		l := &lease{id: g.LeaseID, worker: g.WorkerID, conn: conn, node: nc, class: c}
-		c.leases[l.id] = l
+		c.leases[l] = struct{}{}
 		eff.merge(rt.dispatchLocked(c))
 	}
 	rt.mu.Unlock()
@@ -400,7 +400,7 @@ func (rt *Runtime) leaseIdle(l *lease) {
 		return
 	}
 	l.gone = true
-	delete(l.class.leases, l.id)
+	delete(l.class.leases, l)
 	rt.mu.Unlock()
 	l.node.Send(proto.NodeReturnLease, proto.MustMarshal(&proto.ReturnLease{LeaseID: l.id}))
 }
@@ -419,7 +419,7 @@ func (rt *Runtime) onReply(t *task, l *lease, b []byte, err error) {
 		if _, isRemote := err.(*rpc.RemoteError); !isRemote && !l.gone {
 			// The worker's connection broke: it died.
 			l.gone = true
-			delete(l.class.leases, l.id)
+			delete(l.class.leases, l)
 			eff.add(func() {
 				l.node.Send(proto.NodeReturnLease, proto.MustMarshal(&proto.ReturnLease{LeaseID: l.id, Kill: true}))
 			})

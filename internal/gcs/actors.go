@@ -30,9 +30,10 @@ type Grant struct {
 
 // NodeAPI is what the GCS needs from the node(s) it schedules actors on.
 type NodeAPI interface {
-	// LeaseForActor asks for a worker for job with resources res,
-	// anywhere in the cluster; done is called once, from any goroutine.
-	LeaseForActor(job ids.JobID, res map[string]float64, done func(Grant, error))
+	// LeaseForActor asks for a worker for the actor, anywhere in the
+	// cluster that req's resources and strategy allow; done is called once,
+	// from any goroutine.
+	LeaseForActor(req proto.LeaseRequest, done func(Grant, error))
 	// ActorCreated tells the granting node the lease now hosts an actor.
 	ActorCreated(node ids.NodeID, leaseID uint64, hold bool)
 	// KillActorWorker ends the actor's worker process on its node.
@@ -103,10 +104,12 @@ func (g *GCS) CreateActor(spec proto.ActorSpec) error {
 
 func (g *GCS) schedule(a *actor) {
 	res := a.spec.Creation.Resources
-	if len(res) == 0 {
-		res = map[string]float64{"CPU": 1} // Ray: 1 CPU to schedule an actor
+	if len(res) == 0 && !a.spec.HoldResources {
+		res = map[string]float64{"CPU": 1} // Ray: 1 CPU to schedule an actor unless set
 	}
-	g.node.LeaseForActor(a.spec.Creation.JobID, res, func(gr Grant, err error) {
+	req := proto.LeaseRequest{Resources: res, ForActor: true, JobID: a.spec.Creation.JobID,
+		Strategy: a.spec.Strategy, AffinityNode: a.spec.AffinityNode, AffinitySoft: a.spec.AffinitySoft}
+	g.node.LeaseForActor(req, func(gr Grant, err error) {
 		if err != nil {
 			g.died(a, "no worker for the actor: "+err.Error(), true)
 			return

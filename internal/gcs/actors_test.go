@@ -20,7 +20,7 @@ type fakeNode struct {
 	killed  []ids.WorkerID
 }
 
-func (f *fakeNode) LeaseForActor(_ ids.JobID, res map[string]float64, done func(Grant, error)) {
+func (f *fakeNode) LeaseForActor(_ proto.LeaseRequest, done func(Grant, error)) {
 	f.mu.Lock()
 	f.pending = append(f.pending, done)
 	f.mu.Unlock()

@@ -357,14 +357,14 @@ type replyFunc = func(gcs.Grant, error)
 
 // LeaseForActor implements gcs.NodeAPI: place the actor's lease on a node
 // of the cluster and lease a worker there.
-func (n *Node) LeaseForActor(job ids.JobID, res map[string]float64, done func(gcs.Grant, error)) {
-	n.leaseForActor(job, res, 0, done)
+func (n *Node) LeaseForActor(req proto.LeaseRequest, done func(gcs.Grant, error)) {
+	n.leaseForActor(req, 0, done)
 }
 
 // leaseForActor places the actor's lease; a spill target that turns out
 // unreachable (dead, not yet out of the view) is retried from the top.
-func (n *Node) leaseForActor(job ids.JobID, res map[string]float64, try int, done func(gcs.Grant, error)) {
-	req := &proto.LeaseRequest{Resources: res, ForActor: true, JobID: job}
+func (n *Node) leaseForActor(r proto.LeaseRequest, try int, done func(gcs.Grant, error)) {
+	req := &r
 	n.requestLease(req, nil, func(g gcs.Grant, err error) {
 		if err != nil || g.SpillTo == "" {
 			if err == nil {
@@ -389,7 +389,8 @@ func (n *Node) leaseForActor(job ids.JobID, res map[string]float64, try int, don
 			if err != nil {
 				if _, remote := err.(*rpc.RemoteError); !remote && try < maxActorSpillTries {
 					time.Sleep(100 * time.Millisecond)
-					n.leaseForActor(job, res, try+1, done)
+					r.NoSpill = false
+					n.leaseForActor(r, try+1, done)
 					return
 				}
 				done(gcs.Grant{}, err)

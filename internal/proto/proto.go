@@ -339,6 +339,10 @@ type ActorSpec struct {
 	// default of 1 CPU to schedule, 0 to run).
 	HoldResources  bool
 	MaxTaskRetries int
+	// Placement, as for tasks.
+	Strategy     string
+	AffinityNode ids.NodeID
+	AffinitySoft bool
 }
 
 // ActorInfo is the GCS's view of an actor.
