@@ -10,16 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goray/ray/internal/node"
 	"github.com/goray/ray/internal/session"
 )
-
-// clusterModeAvailable: node.Node reports its TCP address only once
-// cluster mode is in.
-var clusterModeAvailable = func() bool {
-	_, ok := any((*node.Node)(nil)).(interface{ TCPAddr() string })
-	return ok
-}()
 
 // TestEndToEnd builds goray, starts a head and a second node in the
 // background, asks for the status and stops them, all on loopback under a
@@ -48,16 +40,9 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
-	timeout := "20s"
-	if !clusterModeAvailable {
-		timeout = "3s" // only to show the CLI side works up to there
-	}
 	out, err := run("start", "--head", "--port", "0", "--temp-dir", root, "--num-cpus", "1",
-		"--object-store-memory", "67108864", "--start-timeout", timeout)
+		"--object-store-memory", "67108864", "--start-timeout", "20s")
 	if err != nil {
-		if !clusterModeAvailable {
-			t.Skipf("cluster mode not available yet (node.Node has no TCPAddr): goray start: %v\n%s", err, out)
-		}
 		t.Fatalf("goray start --head: %v\n%s", err, out)
 	}
 	m := regexp.MustCompile(`export GORAY_ADDRESS=(\S+)`).FindStringSubmatch(out)

@@ -81,11 +81,7 @@ func runNode(ctx context.Context, cfg startConfig, token string, stdout, stderr 
 	fmt.Fprintf(stdout, "  session:      %s\n", sess)
 	fmt.Fprintf(stdout, "Stop it with SIGINT/SIGTERM (Ctrl-C) or `goray stop`.\n")
 
-	var died <-chan struct{}
-	// TODO(cluster): call n.Done() directly once node.Node has it.
-	if d, ok := any(n).(interface{ Done() <-chan struct{} }); ok {
-		died = d.Done()
-	}
+	died := n.Done()
 	select {
 	case s := <-sigs:
 		fmt.Fprintf(stdout, "goray node: %v: stopping\n", s)
@@ -106,12 +102,8 @@ func runNode(ctx context.Context, cfg startConfig, token string, stdout, stderr 
 // nodeTCPAddr is the node's actual cluster address: with --port 0 only the
 // node knows its port.
 func nodeTCPAddr(n *node.Node, configured string) string {
-	// TODO(cluster): call n.TCPAddr() directly once node.Node has it; until
-	// then the configured ip:port stands in (wrong for --port 0).
-	if a, ok := any(n).(interface{ TCPAddr() string }); ok {
-		if s := a.TCPAddr(); s != "" {
-			return s
-		}
+	if s := n.TCPAddr(); s != "" {
+		return s
 	}
 	return configured
 }
