@@ -214,3 +214,28 @@ func TestClusterDriverExitFreesLeases(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestClusterKV(t *testing.T) {
+	c := raytest.NewCluster(t, raytest.Node{CPUs: 1}, raytest.Node{CPUs: 1})
+	ctx := joinCluster(t, c)
+	if ok, err := ray.KVPut(ctx, "cfg/a", []byte("1"), false); err != nil || !ok {
+		t.Fatalf("put: %v, %v", ok, err)
+	}
+	if ok, _ := ray.KVPut(ctx, "cfg/a", []byte("2"), false); ok {
+		t.Fatal("put without overwrite replaced a value")
+	}
+	ray.KVPut(ctx, "cfg/b", []byte("3"), true)
+	ray.KVPut(ctx, "other", []byte("4"), true)
+	if v, ok, err := ray.KVGet(ctx, "cfg/a"); err != nil || !ok || string(v) != "1" {
+		t.Fatalf("get: %q %v %v", v, ok, err)
+	}
+	if keys, err := ray.KVKeys(ctx, "cfg/"); err != nil || len(keys) != 2 || keys[0] != "cfg/a" || keys[1] != "cfg/b" {
+		t.Fatalf("keys: %v, %v", keys, err)
+	}
+	if ok, _ := ray.KVDel(ctx, "cfg/a"); !ok {
+		t.Fatal("delete of an existing key reported false")
+	}
+	if _, ok, _ := ray.KVGet(ctx, "cfg/a"); ok {
+		t.Fatal("deleted key still there")
+	}
+}

@@ -170,7 +170,7 @@ func defaultStoreMemory() int64 {
 // <temp>/session_latest at it.
 func newSessionDir(temp string) (string, error) {
 	if temp == "" {
-		temp = filepath.Join(os.TempDir(), "goray")
+		temp = session.DefaultRoot()
 	}
 	name := fmt.Sprintf("session_%s_%d", time.Now().Format("2006-01-02_15-04-05.000000"), os.Getpid())
 	dir := filepath.Join(temp, name)

@@ -59,10 +59,11 @@ func TestSeedClusterFlow(t *testing.T) {
 		}
 	}
 
+	// "auto" finds the cluster started on this machine, token included.
+	run := exec.Command(resources, "-tasks", "6", "-samples", "200000")
+	run.Env = append(os.Environ(), "GORAY_ADDRESS=auto", "GORAY_TEMP_DIR="+temp)
 	token := clusterToken(t, temp, head)
 	env := append(os.Environ(), "GORAY_ADDRESS="+head, "GORAY_TOKEN="+token)
-	run := exec.Command(resources, "-tasks", "6", "-samples", "200000")
-	run.Env = env
 	out, err := run.CombinedOutput()
 	if err != nil {
 		t.Fatalf("examples/resources: %v\n%s", err, out)

@@ -282,3 +282,16 @@ func (rt *Runtime) Nodes(ctx context.Context) ([]proto.NodeInfo, error) {
 	}
 	return v.Nodes, nil
 }
+
+// KV runs a GCS KV operation in the job's namespace.
+func (rt *Runtime) KV(ctx context.Context, method byte, key string, value []byte, overwrite bool) (*proto.KVReply, error) {
+	b, err := rt.node.Call(ctx, method, proto.MustMarshal(&proto.KVRequest{Namespace: rt.cfg.Namespace, Key: key, Value: value, Overwrite: overwrite}))
+	if err != nil {
+		return nil, err
+	}
+	var r proto.KVReply
+	if err := proto.Unmarshal(b, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}

@@ -70,12 +70,13 @@ type GCS struct {
 	byWorker map[ids.WorkerID]ids.ActorID
 	nodes    map[ids.NodeID]*nodeEntry
 	jobs     map[ids.JobID]proto.JobInfo
+	kv       map[string]map[string][]byte // namespace -> key -> value
 }
 
 // New returns an empty GCS scheduling on node.
 func New(node NodeAPI) *GCS {
 	return &GCS{node: node, actors: map[ids.ActorID]*actor{}, names: map[nsName]ids.ActorID{}, byWorker: map[ids.WorkerID]ids.ActorID{},
-		nodes: map[ids.NodeID]*nodeEntry{}, jobs: map[ids.JobID]proto.JobInfo{}}
+		nodes: map[ids.NodeID]*nodeEntry{}, jobs: map[ids.JobID]proto.JobInfo{}, kv: map[string]map[string][]byte{}}
 }
 
 // CreateActor registers the actor and starts creating it.

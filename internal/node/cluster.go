@@ -334,6 +334,14 @@ func (n *Node) handleGCS(method byte, payload []byte, reply func([]byte, error))
 			return
 		}
 		reply(nil, n.gcs.KillActor(m.ActorID, m.NoRestart))
+	case proto.GCSKVPut, proto.GCSKVGet, proto.GCSKVDel, proto.GCSKVKeys:
+		var m proto.KVRequest
+		if err := proto.Unmarshal(payload, &m); err != nil {
+			reply(nil, err)
+			return
+		}
+		out := n.gcs.KV(method, m)
+		reply(proto.MustMarshal(&out), nil)
 	default:
 		reply(nil, fmt.Errorf("gcs: unknown method %d", method))
 	}
@@ -345,7 +353,8 @@ func isGCSMethod(m byte) bool {
 	switch m {
 	case proto.GCSCreateActor, proto.GCSGetActor, proto.GCSGetNamedActor, proto.GCSKillActor,
 		proto.GCSRegisterNode, proto.GCSHeartbeat, proto.GCSClusterStatus, proto.GCSRegisterJob,
-		proto.GCSGetJob, proto.GCSGetNodes, proto.GCSJobFinished:
+		proto.GCSGetJob, proto.GCSGetNodes, proto.GCSJobFinished,
+		proto.GCSKVPut, proto.GCSKVGet, proto.GCSKVDel, proto.GCSKVKeys:
 		return true
 	}
 	return false

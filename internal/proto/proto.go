@@ -510,3 +510,29 @@ type PullObject struct {
 	Size   int64
 	NodeID ids.NodeID
 }
+
+// KV methods of the GCS (Ray's internal KV).
+const (
+	GCSKVPut byte = iota + 120
+	GCSKVGet
+	GCSKVDel
+	GCSKVKeys
+)
+
+// KVRequest is a KV operation: Put (Value, Overwrite), Get, Del, or Keys
+// (Key is then a prefix).
+type KVRequest struct {
+	_         struct{} `cbor:",toarray"`
+	Namespace string
+	Key       string
+	Value     []byte
+	Overwrite bool
+}
+
+// KVReply answers a KV operation.
+type KVReply struct {
+	_     struct{} `cbor:",toarray"`
+	Found bool     // Get: present; Put: written; Del: deleted
+	Value []byte
+	Keys  []string
+}

@@ -11,8 +11,14 @@ import (
 )
 
 // DefaultRoot is where sessions, cluster files and node records live unless
-// --temp-dir says otherwise (Ray: /tmp/ray).
-func DefaultRoot() string { return filepath.Join(os.TempDir(), "goray") }
+// --temp-dir says otherwise: $GORAY_TEMP_DIR, else /tmp/goray (Ray:
+// /tmp/ray).
+func DefaultRoot() string {
+	if d := os.Getenv("GORAY_TEMP_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join(os.TempDir(), "goray")
+}
 
 // ErrNoCluster: no cluster file matches.
 var ErrNoCluster = errors.New("goray: no cluster started on this machine matches")
