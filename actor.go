@@ -109,7 +109,7 @@ func (h *ActorHandle[S]) UnmarshalCBOR(b []byte) error {
 
 var _ cbor.Marshaler = ActorHandle[struct{}]{}
 
-func newActor[S any](cls *actorBase, loc string, args []any) (*ActorHandle[S], error) {
+func newActor[S any](cls *actorBase, loc callSite, args []any) (*ActorHandle[S], error) {
 	rt, err := runtimeOrErr()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", loc, err)
@@ -134,7 +134,7 @@ func newActor[S any](cls *actorBase, loc string, args []any) (*ActorHandle[S], e
 	return &ActorHandle[S]{id: id, maxTaskRetries: c.maxTaskRetries}, nil
 }
 
-func (b *methodBase) remote(a actorRef, loc string, args []any) *core.Handle {
+func (b *methodBase) remote(a actorRef, loc callSite, args []any) *core.Handle {
 	rt := core.Current()
 	if rt == nil {
 		return core.FailedHandle(fmt.Errorf("%s: %s.Remote: %w", loc, b.m.Name, ErrNotInitialized))

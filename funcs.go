@@ -12,8 +12,9 @@ import (
 
 // funcBase is a registered function plus per-call options.
 type funcBase struct {
-	f   *core.Func
-	cfg callConfig
+	f    *core.Func
+	cfg  callConfig
+	opts core.TaskOptions // prepared from cfg once
 }
 
 func defaultCallConfig() callConfig { return callConfig{maxRetries: 3, numReturns: 1} }
@@ -24,6 +25,7 @@ func (b *funcBase) with(opts []CallOption) *funcBase {
 	for _, o := range opts {
 		o.applyCall(&nb.cfg)
 	}
+	nb.opts = core.PrepareTaskOptions(nb.cfg.taskOptions(false))
 	return nb
 }
 
@@ -53,21 +55,39 @@ func registerFunc(fn any, args []reflect.Type, result reflect.Type, invoke func(
 	name, loc := funcName(fn)
 	f := &core.Func{Name: name, Loc: loc, ArgTypes: args, Result: result, Invoke: invoke}
 	core.Default.AddFunc(f)
-	return &funcBase{f: f, cfg: defaultCallConfig()}
+	return newFuncBase(f)
 }
 
-// callerLoc is the file:line of the user code calling Remote.
-func callerLoc() string {
-	_, file, line, ok := runtime.Caller(2)
-	if !ok {
+func newFuncBase(f *core.Func) *funcBase {
+	b := &funcBase{f: f, cfg: defaultCallConfig()}
+	b.opts = core.PrepareTaskOptions(b.cfg.taskOptions(false))
+	return b
+}
+
+// callSite is where user code called Remote. Only its PC is taken on the
+// hot path; it becomes file:line when an error message needs it.
+type callSite uintptr
+
+// callerLoc is the call site of the user code calling Remote.
+func callerLoc() callSite {
+	var pc [1]uintptr
+	if runtime.Callers(3, pc[:]) == 0 {
+		return 0
+	}
+	return callSite(pc[0])
+}
+
+func (c callSite) String() string {
+	if c == 0 {
 		return "?"
 	}
-	return fmt.Sprintf("%s:%d", filepath.Base(file), line)
+	f, _ := runtime.CallersFrames([]uintptr{uintptr(c)}).Next()
+	return fmt.Sprintf("%s:%d", filepath.Base(f.File), f.Line)
 }
 
 // lateError reports a registration made after Init: workers, which re-run
 // the binary, never make it.
-func lateError(loc, name, regLoc string) error {
+func lateError(loc callSite, name, regLoc string) error {
 	return fmt.Errorf("%s: %s (registered at %s) was registered after ray.Init; workers will not know it — register functions, actors and methods in package-level var declarations: %w",
 		loc, name, regLoc, ErrUnknownFunction)
 }
@@ -83,7 +103,7 @@ func argError(i int, err error) error {
 // checkArgs matches call arguments to parameter types: a value of the type
 // (numbers convert between numeric types, so untyped constants work), or a
 // Ref to one.
-func checkArgs(loc, name string, types []reflect.Type, variadic bool, args []any) ([]core.ArgIn, error) {
+func checkArgs(loc callSite, name string, types []reflect.Type, variadic bool, args []any) ([]core.ArgIn, error) {
 	if !variadic && len(args) != len(types) {
 		return nil, fmt.Errorf("%s: %s.Remote: %w", loc, name, argCountError(len(args), len(types)))
 	}
@@ -155,7 +175,7 @@ func parseNodeID(s string) ids.NodeID {
 	return id
 }
 
-func (b *funcBase) remote(loc string, args []any) *core.Handle {
+func (b *funcBase) remote(loc callSite, args []any) *core.Handle {
 	rt := core.Current()
 	if rt == nil {
 		return core.FailedHandle(fmt.Errorf("%s: %s.Remote: %w", loc, b.f.Name, ErrNotInitialized))
@@ -170,7 +190,7 @@ func (b *funcBase) remote(loc string, args []any) *core.Handle {
 	if b.cfg.numReturns > 1 && b.f.Result.Kind() != reflect.Slice {
 		return core.FailedHandle(fmt.Errorf("%s: %s: NumReturns(%d) needs a function returning a slice: %w", loc, b.f.Name, b.cfg.numReturns, ErrInvalidArgument))
 	}
-	hs := rt.Submit(b.f.Name, in, b.cfg.taskOptions(false))
+	hs := rt.Submit(b.f.Name, in, b.opts)
 	if len(hs) > 1 {
 		return core.MultiHandle(hs)
 	}
@@ -197,7 +217,7 @@ func FuncVariadic[A, R any](fn func(...A) R) *RemoteFuncVariadic[A, R] {
 			return fn(vals...), nil
 		}}
 	core.Default.AddFunc(f)
-	return &RemoteFuncVariadic[A, R]{fn: &funcBase{f: f, cfg: defaultCallConfig()}}
+	return &RemoteFuncVariadic[A, R]{fn: newFuncBase(f)}
 }
 
 // Options returns a copy of f whose calls use opts.

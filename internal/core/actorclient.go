@@ -188,7 +188,7 @@ func (rt *Runtime) flushActorLocked(ac *actorClient) effects {
 		t.sent = true
 		conn := ac.conn
 		t := t
-		conn.CallAsync(proto.WorkerPushTask, proto.MustMarshal(&t.spec), func(b []byte, err error) { rt.onActorReply(t, conn, b, err) })
+		conn.CallInline(proto.WorkerPushTask, proto.MustMarshal(&t.spec), func(b []byte, err error) { rt.onActorReply(t, conn, b, err) })
 	}
 	return eff
 }

@@ -39,6 +39,10 @@ type executor struct {
 	mu      sync.Mutex
 	running map[ids.TaskID]context.CancelFunc
 	actor   *hostedActor
+	queues  map[*rpc.Conn]*taskQueue
+	// early holds cancellations of tasks that were queued here (pipelined)
+	// but had not started: they are skipped when their turn comes.
+	early map[ids.TaskID]bool
 }
 
 type hostedActor struct {
@@ -54,6 +58,8 @@ type hostedActor struct {
 func (e *executor) init(rt *Runtime) {
 	e.rt = rt
 	e.running = make(map[ids.TaskID]context.CancelFunc)
+	e.queues = make(map[*rpc.Conn]*taskQueue)
+	e.early = make(map[ids.TaskID]bool)
 }
 
 func (e *executor) busy() bool {
@@ -69,7 +75,7 @@ func (e *executor) push(c *rpc.Conn, reqID uint64, spec *proto.TaskSpec) {
 	case !spec.ActorID.IsZero():
 		e.actorCall(c, reqID, spec)
 	default:
-		go func() {
+		e.queueFor(c).push(func() {
 			reply := e.run(spec, func(ctx context.Context, args []Arg) (any, error) {
 				f, ok := e.rt.reg.Func(spec.Func)
 				if !ok {
@@ -78,13 +84,75 @@ func (e *executor) push(c *rpc.Conn, reqID uint64, spec *proto.TaskSpec) {
 				return f.Invoke(ctx, args)
 			})
 			c.Reply(reqID, proto.MustMarshal(reply))
+		})
+	}
+}
+
+// taskQueue runs one owner connection's tasks in arrival order on one
+// long-lived goroutine: a lease gives the worker to one owner, whose tasks
+// run one after another anyway, and a warm goroutine saves the start-up
+// and stack growth a goroutine per task costs.
+type taskQueue struct {
+	mu    sync.Mutex
+	tasks []func()
+	wake  chan struct{}
+}
+
+func (e *executor) queueFor(c *rpc.Conn) *taskQueue {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	q, ok := e.queues[c]
+	if !ok {
+		q = &taskQueue{wake: make(chan struct{}, 1)}
+		e.queues[c] = q
+		go func() {
+			for {
+				select {
+				case <-q.wake:
+					q.drain()
+				case <-c.Done():
+					e.mu.Lock()
+					delete(e.queues, c)
+					e.mu.Unlock()
+					return
+				}
+			}
 		}()
+	}
+	return q
+}
+
+func (q *taskQueue) push(f func()) {
+	q.mu.Lock()
+	q.tasks = append(q.tasks, f)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *taskQueue) drain() {
+	for {
+		q.mu.Lock()
+		if len(q.tasks) == 0 {
+			q.mu.Unlock()
+			return
+		}
+		f := q.tasks[0]
+		q.tasks[0] = nil
+		q.tasks = q.tasks[1:]
+		q.mu.Unlock()
+		f()
 	}
 }
 
 func (e *executor) cancel(id ids.TaskID, force bool) {
 	e.mu.Lock()
 	cancel, ok := e.running[id]
+	if !ok {
+		e.early[id] = true
+	}
 	e.mu.Unlock()
 	if !ok {
 		return
@@ -106,6 +174,11 @@ func (e *executor) run(spec *proto.TaskSpec, invoke invokeFunc) *proto.TaskReply
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	e.mu.Lock()
+	if e.early[spec.TaskID] {
+		delete(e.early, spec.TaskID)
+		e.mu.Unlock()
+		return &proto.TaskReply{WorkerPID: os.Getpid(), Err: &proto.ErrorInfo{Kind: proto.ErrKindCancelled, Func: spec.Func, Msg: "cancelled before it started"}}
+	}
 	e.running[spec.TaskID] = cancel
 	e.mu.Unlock()
 	defer func() {

@@ -12,14 +12,46 @@ import (
 	"github.com/goray/ray/internal/rpc"
 )
 
-// maxInFlightPerLease is how many tasks an owner pushes to one leased
-// worker before waiting for replies. 1 keeps long tasks spread over
-// workers, as Ray's default does.
-const maxInFlightPerLease = 1
+// Pipelining: an owner pushes one task at a time to a leased worker (Ray's
+// default, which keeps long tasks spread over workers), but up to
+// maxPipeline when the class's tasks are short (average round trip under
+// pipelineBelow): then queueing behind a sibling costs little and saves a
+// round trip per task.
+const (
+	maxPipeline   = 8
+	pipelineBelow = 2 * time.Millisecond
+)
 
 // maxPendingLeases bounds outstanding lease requests per scheduling class
 // (Ray's max_pending_lease_requests_per_scheduling_category).
 const maxPendingLeases = 10
+
+// preparedOpts is the part of TaskOptions worth computing once per
+// function and option set rather than per call.
+type preparedOpts struct {
+	floats map[string]float64 // validated, zeros dropped; read-only
+	key    string             // scheduling class
+	err    error
+}
+
+func prepare(o *TaskOptions) *preparedOpts {
+	res, err := resources.FromFloats(o.Resources)
+	if err != nil {
+		return &preparedOpts{err: fmt.Errorf("%w: %v", ErrInvalidArgument, err)}
+	}
+	key := res.Key()
+	if o.Strategy != "" {
+		key += "|" + o.Strategy + "|" + o.AffinityNode.String() + fmt.Sprint(o.AffinitySoft)
+	}
+	return &preparedOpts{floats: res.Floats(), key: key}
+}
+
+// PrepareTaskOptions precomputes what every call with these options shares
+// (validated resources, scheduling class); pass the result to Submit.
+func PrepareTaskOptions(o TaskOptions) TaskOptions {
+	o.prep = prepare(&o)
+	return o
+}
 
 // ArgIn is one argument given to Submit: a value or a ref.
 type ArgIn struct {
@@ -41,6 +73,8 @@ type TaskOptions struct {
 	Strategy     string
 	AffinityNode ids.NodeID
 	AffinitySoft bool
+
+	prep *preparedOpts
 }
 
 type task struct {
@@ -57,6 +91,8 @@ type task struct {
 	strategy  string
 	affinity  ids.NodeID
 	soft      bool
+	classKey  string
+	pushedAt  time.Time
 }
 
 type schedClass struct {
@@ -68,6 +104,7 @@ type schedClass struct {
 	strategy      string
 	affinity      ids.NodeID
 	soft          bool
+	avgRTT        time.Duration // moving average of task round trips
 }
 
 type lease struct {
@@ -140,9 +177,12 @@ func (rt *Runtime) submit(fn string, args []ArgIn, opts TaskOptions, actor *acto
 		}
 		return hs
 	}
-	res, err := resources.FromFloats(opts.Resources)
-	if err != nil {
-		return fail(fmt.Errorf("%w: %v", ErrInvalidArgument, err))
+	p := opts.prep
+	if p == nil {
+		p = prepare(&opts)
+	}
+	if p.err != nil {
+		return fail(p.err)
 	}
 	wire, pins, keep, err := rt.prepareArgs(context.Background(), args)
 	if err != nil {
@@ -151,10 +191,10 @@ func (rt *Runtime) submit(fn string, args []ArgIn, opts TaskOptions, actor *acto
 	tid := rt.tasks.Next()
 	t := &task{spec: proto.TaskSpec{
 		TaskID: tid, JobID: rt.jobID, Func: fn, Args: wire, NumReturns: opts.NumReturns,
-		Resources: res.Floats(), MaxRetries: opts.MaxRetries, RetryExceptions: opts.RetryExceptions,
+		Resources: p.floats, MaxRetries: opts.MaxRetries, RetryExceptions: opts.RetryExceptions,
 		Owner: rt.self, ReturnsAsSlice: opts.ReturnsAsSlice,
 	}, pins: pins, actor: actor, retries: opts.MaxTaskRetries}
-	t.strategy, t.affinity, t.soft = opts.Strategy, opts.AffinityNode, opts.AffinitySoft
+	t.strategy, t.affinity, t.soft, t.classKey = opts.Strategy, opts.AffinityNode, opts.AffinitySoft, p.key
 	if actor != nil {
 		t.spec.ActorID = actor.id
 	}
@@ -257,11 +297,7 @@ func (rt *Runtime) readyLocked(t *task) effects {
 		t.queued = true
 		return rt.flushActorLocked(t.actor)
 	}
-	res, _ := resources.FromFloats(t.spec.Resources)
-	key := res.Key()
-	if t.strategy != "" {
-		key += "|" + t.strategy + "|" + t.affinity.String() + fmt.Sprint(t.soft)
-	}
+	key := t.classKey
 	c, ok := rt.classes[key]
 	if !ok {
 		c = &schedClass{key: key, res: t.spec.Resources, strategy: t.strategy, affinity: t.affinity, soft: t.soft, leases: map[*lease]struct{}{}}
@@ -274,12 +310,15 @@ func (rt *Runtime) readyLocked(t *task) effects {
 
 func (rt *Runtime) dispatchLocked(c *schedClass) effects {
 	var eff effects
+	depth := 1
+	if c.avgRTT > 0 && c.avgRTT < pipelineBelow {
+		depth = maxPipeline
+	}
 	for len(c.queue) > 0 {
 		var free *lease
 		for l := range c.leases {
-			if !l.gone && l.inflight < maxInFlightPerLease {
+			if !l.gone && l.inflight < depth && (free == nil || l.inflight < free.inflight) {
 				free = l
-				break
 			}
 		}
 		if free == nil {
@@ -289,6 +328,7 @@ func (rt *Runtime) dispatchLocked(c *schedClass) effects {
 		c.queue = c.queue[1:]
 		t.queued = false
 		t.lease = free
+		t.pushedAt = time.Now()
 		free.inflight++
 		if free.idle != nil {
 			free.idle.Stop()
@@ -315,7 +355,7 @@ func (rt *Runtime) dispatchLocked(c *schedClass) effects {
 func (rt *Runtime) pushFn(t *task, l *lease) func() {
 	b := proto.MustMarshal(&t.spec)
 	return func() {
-		l.conn.CallAsync(proto.WorkerPushTask, b, func(reply []byte, err error) { rt.onReply(t, l, reply, err) })
+		l.conn.CallInline(proto.WorkerPushTask, b, func(reply []byte, err error) { rt.onReply(t, l, reply, err) })
 	}
 }
 
@@ -414,6 +454,15 @@ func (rt *Runtime) onReply(t *task, l *lease, b []byte, err error) {
 	}
 	rt.mu.Lock()
 	l.inflight--
+	if err == nil {
+		// Exponential moving average of the class's task round trip.
+		d := time.Since(t.pushedAt)
+		if l.class.avgRTT == 0 {
+			l.class.avgRTT = d
+		} else {
+			l.class.avgRTT += (d - l.class.avgRTT) / 8
+		}
+	}
 	var eff effects
 	if err != nil {
 		if _, isRemote := err.(*rpc.RemoteError); !isRemote && !l.gone {

@@ -73,6 +73,13 @@ type result struct {
 	err     error
 }
 
+// pending is a call waiting for its response: a channel (Call, Go), or a
+// callback run on the read goroutine (CallInline).
+type pending struct {
+	ch chan result
+	fn func([]byte, error)
+}
+
 // Conn is one framed connection. It is safe for concurrent use.
 type Conn struct {
 	nc      net.Conn
@@ -85,7 +92,7 @@ type Conn struct {
 	werr    error
 
 	pmu     sync.Mutex
-	pending map[uint64]chan result
+	pending map[uint64]pending
 	nextID  atomic.Uint64
 
 	closeOnce sync.Once
@@ -98,7 +105,7 @@ type Conn struct {
 }
 
 func newConn(nc net.Conn, h Handler) *Conn {
-	c := &Conn{nc: nc, handler: h, pending: make(map[uint64]chan result), done: make(chan struct{})}
+	c := &Conn{nc: nc, handler: h, pending: make(map[uint64]pending), done: make(chan struct{})}
 	return c
 }
 
@@ -140,8 +147,14 @@ func (c *Conn) fail(err error) {
 		p := c.pending
 		c.pending = nil
 		c.pmu.Unlock()
-		for _, ch := range p {
-			ch <- result{err: fmt.Errorf("%w: %v", ErrClosed, err)}
+		for _, w := range p {
+			r := result{err: fmt.Errorf("%w: %v", ErrClosed, err)}
+			if w.fn != nil {
+				// fail may run on a sender holding its caller's locks.
+				go w.fn(r.payload, r.err)
+				continue
+			}
+			w.ch <- r
 		}
 	})
 }
@@ -230,7 +243,7 @@ func (c *Conn) Go(method byte, payload []byte) (chan result, uint64, error) {
 		c.pmu.Unlock()
 		return nil, 0, fmt.Errorf("%w: %v", ErrClosed, c.closeErr)
 	}
-	c.pending[id] = ch
+	c.pending[id] = pending{ch: ch}
 	c.pmu.Unlock()
 	if err := c.send(KindRequest, method, id, payload); err != nil {
 		c.pmu.Lock()
@@ -257,6 +270,41 @@ func (c *Conn) CallAsync(method byte, payload []byte, done func([]byte, error)) 
 		chanPool.Put(ch)
 		done(r.payload, r.err)
 	}()
+}
+
+// CallInline sends a request and calls done with its result on the
+// connection's read goroutine (or, if the connection fails, on the
+// goroutine that notices). done must be quick and must not wait on this
+// connection; it saves the goroutine and the hand-off CallAsync costs.
+func (c *Conn) CallInline(method byte, payload []byte, done func([]byte, error)) {
+	id := c.nextID.Add(1)
+	c.pmu.Lock()
+	if c.pending == nil {
+		c.pmu.Unlock()
+		go done(nil, fmt.Errorf("%w: %v", ErrClosed, c.closeErr))
+		return
+	}
+	c.pending[id] = pending{fn: done}
+	c.pmu.Unlock()
+	if err := c.send(KindRequest, method, id, payload); err != nil {
+		c.pmu.Lock()
+		_, still := c.pending[id]
+		if still {
+			delete(c.pending, id)
+		}
+		c.pmu.Unlock()
+		if still {
+			go done(nil, err)
+		}
+	}
+}
+
+func (w pending) deliver(r result) {
+	if w.fn != nil {
+		w.fn(r.payload, r.err)
+		return
+	}
+	w.ch <- r
 }
 
 // Send sends a one-way message.
@@ -298,7 +346,7 @@ func (c *Conn) readLoop() {
 				return
 			}
 			c.pmu.Lock()
-			ch, ok := c.pending[id]
+			w, ok := c.pending[id]
 			if ok {
 				delete(c.pending, id)
 			}
@@ -307,9 +355,9 @@ func (c *Conn) readLoop() {
 				continue // caller gave up
 			}
 			if kind == KindError {
-				ch <- result{err: &RemoteError{Msg: string(p)}}
+				w.deliver(result{err: &RemoteError{Msg: string(p)}})
 			} else {
-				ch <- result{payload: p}
+				w.deliver(result{payload: p})
 			}
 			continue
 		}
