@@ -1,6 +1,7 @@
 package ray_test
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/goray/ray"
@@ -103,6 +104,40 @@ func BenchmarkGet1GiB(b *testing.B) {
 	for b.Loop() {
 		v, err := ray.Get(ctx, r)
 		if err != nil || len(v) != gib {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTaskSyncDriver1P is BenchmarkTaskSync with the driver at
+// GOMAXPROCS=1, like Ray's single-threaded driver. On a 2-core machine a
+// second P in the driver spins on every wake-up and takes CPU from the
+// worker: the round trip halves without it.
+func BenchmarkTaskSyncDriver1P(b *testing.B) {
+	ctx := start(b, ray.NumCPUs(2))
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	ray.Get(ctx, noop.Remote(0))
+	for b.Loop() {
+		if _, err := ray.Get(ctx, noop.Remote(1)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkActorCallSyncDriver1P is BenchmarkActorCallSync with the driver
+// at GOMAXPROCS=1.
+func BenchmarkActorCallSyncDriver1P(b *testing.B) {
+	ctx := start(b, ray.NumCPUs(2))
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	a, err := newAcc.Remote()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ray.Get(ctx, accIncr.Remote(a, 0))
+	for b.Loop() {
+		if _, err := ray.Get(ctx, accIncr.Remote(a, 1)); err != nil {
 			b.Fatal(err)
 		}
 	}
