@@ -41,13 +41,7 @@ func seedCluster(t *testing.T) *raytest.Cluster {
 
 func TestClusterPlacement(t *testing.T) {
 	c := seedCluster(t)
-	ctx := context.Background()
-	if err := ray.Init(ctx, ray.Address(c.Address), ray.TempDir(t.TempDir())); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ray.Shutdown)
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx := joinCluster(t, c)
 	for _, tc := range []struct {
 		res  map[string]float64
 		node int
@@ -115,11 +109,7 @@ func TestClusterPlacement(t *testing.T) {
 
 func TestClusterInfeasibleThenFeasible(t *testing.T) {
 	c := raytest.NewCluster(t, raytest.Node{CPUs: 1})
-	ctx := context.Background()
-	if err := ray.Init(ctx, ray.Address(c.Address), ray.TempDir(t.TempDir())); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ray.Shutdown)
+	ctx := joinCluster(t, c)
 	r := nodeOf.Options(ray.Resources(map[string]float64{"carol": 1})).Remote()
 	// It waits, and shows as an infeasible demand.
 	deadline := time.Now().Add(10 * time.Second)
@@ -144,13 +134,7 @@ func TestClusterInfeasibleThenFeasible(t *testing.T) {
 
 func TestClusterObjectTransfer(t *testing.T) {
 	c := seedCluster(t)
-	ctx := context.Background()
-	if err := ray.Init(ctx, ray.Address(c.Address), ray.TempDir(t.TempDir())); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ray.Shutdown)
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx := joinCluster(t, c)
 	// Made on alice's node (20 MiB, stays in its store), read on ming's.
 	big := makeBytes.Options(ray.Resources(map[string]float64{"alice": 1})).Remote(20<<20, 3)
 	var sums []ray.Ref[int]

@@ -52,11 +52,10 @@ type executor struct {
 type hostedActor struct {
 	id   ids.ActorID
 	inst any
-	// sequential calls go through one FIFO worked by one goroutine.
-	mu    sync.Mutex
-	calls []func()
-	wake  chan struct{}
-	sem   chan struct{} // MaxConcurrency > 1
+	// calls run one at a time, in arrival order (MaxConcurrency 1), or
+	// up to sem's capacity at once.
+	calls *taskQueue
+	sem   chan struct{}
 }
 
 func (e *executor) init(rt *Runtime) {
@@ -107,22 +106,32 @@ func (e *executor) queueFor(c *rpc.Conn) *taskQueue {
 	defer e.mu.Unlock()
 	q, ok := e.queues[c]
 	if !ok {
-		q = &taskQueue{wake: make(chan struct{}, 1)}
+		q = newTaskQueue(c.Done())
 		e.queues[c] = q
 		go func() {
-			for {
-				select {
-				case <-q.wake:
-					q.drain()
-				case <-c.Done():
-					e.mu.Lock()
-					delete(e.queues, c)
-					e.mu.Unlock()
-					return
-				}
-			}
+			<-c.Done()
+			e.mu.Lock()
+			delete(e.queues, c)
+			e.mu.Unlock()
 		}()
 	}
+	return q
+}
+
+// newTaskQueue starts a queue's goroutine, which ends when done closes
+// (never, for a nil done).
+func newTaskQueue(done <-chan struct{}) *taskQueue {
+	q := &taskQueue{wake: make(chan struct{}, 1)}
+	go func() {
+		for {
+			select {
+			case <-q.wake:
+				q.drain()
+			case <-done:
+				return
+			}
+		}
+	}()
 	return q
 }
 
@@ -343,34 +352,17 @@ func (e *executor) createActor(c *rpc.Conn, reqID uint64, spec *proto.TaskSpec) 
 	})
 	reply.Returns = nil
 	if reply.Err == nil {
-		a := &hostedActor{id: spec.ActorID, inst: inst, wake: make(chan struct{}, 1)}
+		a := &hostedActor{id: spec.ActorID, inst: inst}
 		if spec.MaxConcurrency > 1 {
 			a.sem = make(chan struct{}, spec.MaxConcurrency)
 		} else {
-			go a.loop()
+			a.calls = newTaskQueue(nil) // the worker lives for the actor
 		}
 		e.mu.Lock()
 		e.actor = a
 		e.mu.Unlock()
 	}
 	c.Reply(reqID, proto.MustMarshal(reply))
-}
-
-func (a *hostedActor) loop() {
-	for range a.wake {
-		for {
-			a.mu.Lock()
-			if len(a.calls) == 0 {
-				a.mu.Unlock()
-				break
-			}
-			f := a.calls[0]
-			a.calls[0] = nil
-			a.calls = a.calls[1:]
-			a.mu.Unlock()
-			f()
-		}
-	}
 }
 
 // actorCall queues a method call. It runs on the connection's read
@@ -402,11 +394,5 @@ func (e *executor) actorCall(c *rpc.Conn, reqID uint64, spec *proto.TaskSpec) {
 		}()
 		return
 	}
-	a.mu.Lock()
-	a.calls = append(a.calls, call)
-	a.mu.Unlock()
-	select {
-	case a.wake <- struct{}{}:
-	default:
-	}
+	a.calls.push(call)
 }
