@@ -11,9 +11,17 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
+
+	"github.com/goray/ray"
 )
 
 func main() {
+	// `goray microbenchmark` is a goray driver, and its workers are this
+	// same binary re-executed by a node with GORAY_WORKER=1: Init then
+	// serves tasks and never returns.
+	if os.Getenv("GORAY_WORKER") == "1" {
+		ray.Init(context.Background())
+	}
 	root := newRootCmd()
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		fmt.Fprintf(os.Stderr, "goray: %v\n", err)
@@ -31,7 +39,7 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w: %w (see `%s --help`)", errUsage, err, c.CommandPath())
 	})
-	root.AddCommand(newStartCmd(), newStatusCmd(), newStopCmd(), newVersionCmd())
+	root.AddCommand(newStartCmd(), newStatusCmd(), newStopCmd(), newVersionCmd(), newMicrobenchmarkCmd())
 	return root
 }
 
