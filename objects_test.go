@@ -57,6 +57,16 @@ var (
 
 type Box struct{ Refs []ray.Ref[int] }
 
+var countBytes = ray.FuncVariadic(func(bs ...[]byte) int {
+	n := 0
+	for _, b := range bs {
+		for _, x := range b {
+			n += int(x)
+		}
+	}
+	return n
+})
+
 // inSharedMapping reports whether p lies in a shared (MAP_SHARED) mapping
 // of a file under dir.
 func inSharedMapping(t *testing.T, p unsafe.Pointer, dir string) bool {
@@ -218,5 +228,50 @@ func TestNestedRefs(t *testing.T) {
 	runtime.GC()
 	if v, err := ray.Get(ctx, sumBox.Remote(outer)); err != nil || v != 6 {
 		t.Fatalf("refs inside a put object: %d, %v", v, err)
+	}
+}
+
+var (
+	sleepThen7 = ray.Func1(func(d time.Duration) int { time.Sleep(d); return 7 })
+	addOne     = ray.Func1(func(x int) int { return x + 1 })
+	waitBox    = ray.Func1Ctx(func(ctx context.Context, b Box) (int, error) { return ray.Get(ctx, b.Refs[0]) })
+)
+
+// A task blocked in Get must not hold back a task pipelined behind it on
+// the same worker, least of all the one it waits for.
+func TestPipelinedTaskWaitingOnLaterTask(t *testing.T) {
+	ctx := start(t, ray.NumCPUs(1))
+	warm := make([]ray.Ref[int], 200)
+	for i := range warm {
+		warm[i] = square.Remote(i) // short tasks: this class pipelines now
+	}
+	if _, err := ray.GetAll(ctx, warm...); err != nil {
+		t.Fatal(err)
+	}
+	d := sleepThen7.Options(ray.NumCPUs(0)).Remote(300 * time.Millisecond)
+	b := addOne.Remote(d)                             // queued once d is done
+	a := waitBox.Remote(Box{Refs: []ray.Ref[int]{b}}) // runs now, waits for b
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if v, err := ray.Get(tctx, a); err != nil || v != 8 {
+		t.Fatalf("a = %d, %v; want 8", v, err)
+	}
+}
+
+func TestManySmallArgsGoByReference(t *testing.T) {
+	ctx := start(t, ray.NumCPUs(1))
+	// 400 args of 64 KiB: 25 MiB in all, past the 10 MiB a task may carry
+	// inline; the rest travel through the store.
+	chunk := make([]byte, 64<<10)
+	for i := range chunk {
+		chunk[i] = 1
+	}
+	args := make([]any, 400)
+	for i := range args {
+		args[i] = chunk
+	}
+	n, err := ray.Get(ctx, countBytes.Remote(args...))
+	if err != nil || n != 400*64<<10 {
+		t.Fatalf("count = %d, %v", n, err)
 	}
 }

@@ -26,6 +26,8 @@ type TaskContext struct {
 	ActorID  ids.ActorID
 	Attempt  int
 	Func     string
+
+	queue *taskQueue // the owner queue the task runs from, if any
 }
 
 type taskCtxKey struct{}
@@ -78,8 +80,8 @@ func (e *executor) push(c *rpc.Conn, reqID uint64, spec *proto.TaskSpec) {
 	case !spec.ActorID.IsZero():
 		e.actorCall(c, reqID, spec)
 	default:
-		e.queueFor(c).push(func() {
-			reply := e.run(spec, func(ctx context.Context, args []Arg) (any, error) {
+		e.queueFor(c).push(func(q *taskQueue) {
+			reply := e.run(spec, q, func(ctx context.Context, args []Arg) (any, error) {
 				f, ok := e.rt.reg.Func(spec.Func)
 				if !ok {
 					return nil, fmt.Errorf("%w: %s is not registered in this binary", ErrUnknownFunction, spec.Func)
@@ -97,8 +99,29 @@ func (e *executor) push(c *rpc.Conn, reqID uint64, spec *proto.TaskSpec) {
 // and stack growth a goroutine per task costs.
 type taskQueue struct {
 	mu    sync.Mutex
-	tasks []func()
+	tasks []func(*taskQueue)
 	wake  chan struct{}
+	// blocked counts this queue's running tasks that wait in Get: while
+	// any does, tasks pushed behind it get a goroutine of their own, since
+	// the blocked task may be waiting for them.
+	blocked int
+}
+
+// block and unblock bracket a task of q waiting in Get.
+func (q *taskQueue) block() {
+	q.mu.Lock()
+	q.blocked++
+	waiting := len(q.tasks) > 0
+	q.mu.Unlock()
+	if waiting {
+		go q.drain()
+	}
+}
+
+func (q *taskQueue) unblock() {
+	q.mu.Lock()
+	q.blocked--
+	q.mu.Unlock()
 }
 
 func (e *executor) queueFor(c *rpc.Conn) *taskQueue {
@@ -135,13 +158,35 @@ func newTaskQueue(done <-chan struct{}) *taskQueue {
 	return q
 }
 
-func (q *taskQueue) push(f func()) {
+func (q *taskQueue) push(f func(*taskQueue)) {
 	q.mu.Lock()
 	q.tasks = append(q.tasks, f)
+	helper := q.blocked > 0
 	q.mu.Unlock()
+	if helper {
+		go q.drain()
+		return
+	}
 	select {
 	case q.wake <- struct{}{}:
 	default:
+	}
+}
+
+// unstickQueues gives every owner queue with tasks waiting an extra
+// goroutine: a task blocked in Get must not hold back tasks pushed behind
+// it (they may be what it waits for). Its CPU was lent to the node while it
+// waits, as for any blocked task.
+func (e *executor) unstickQueues() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, q := range e.queues {
+		q.mu.Lock()
+		waiting := len(q.tasks) > 0
+		q.mu.Unlock()
+		if waiting {
+			go q.drain()
+		}
 	}
 }
 
@@ -156,7 +201,7 @@ func (q *taskQueue) drain() {
 		q.tasks[0] = nil
 		q.tasks = q.tasks[1:]
 		q.mu.Unlock()
-		f()
+		f(q)
 	}
 }
 
@@ -205,7 +250,7 @@ func (e *executor) sizeProcs(spec *proto.TaskSpec) {
 var userProcs = os.Getenv("GOMAXPROCS") != ""
 
 // run executes one task or actor call and builds its reply.
-func (e *executor) run(spec *proto.TaskSpec, invoke invokeFunc) *proto.TaskReply {
+func (e *executor) run(spec *proto.TaskSpec, q *taskQueue, invoke invokeFunc) *proto.TaskReply {
 	rt := e.rt
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -225,7 +270,7 @@ func (e *executor) run(spec *proto.TaskSpec, invoke invokeFunc) *proto.TaskReply
 	e.sizeProcs(spec)
 	ctx = context.WithValue(ctx, taskCtxKey{}, &TaskContext{
 		JobID: spec.JobID, NodeID: rt.nodeID, WorkerID: rt.self.WorkerID, TaskID: spec.TaskID,
-		ActorID: spec.ActorID, Attempt: spec.Attempt, Func: spec.Func,
+		ActorID: spec.ActorID, Attempt: spec.Attempt, Func: spec.Func, queue: q,
 	})
 	reply := &proto.TaskReply{WorkerPID: os.Getpid()}
 	args := make([]Arg, len(spec.Args))
@@ -278,6 +323,7 @@ func (e *executor) run(spec *proto.TaskSpec, invoke invokeFunc) *proto.TaskReply
 	} else if spec.NumReturns == 0 {
 		values = nil
 	}
+	inlined := 0
 	for i, v := range values {
 		id := ids.ReturnID(spec.TaskID, i)
 		contained := collectRefs(v)
@@ -287,7 +333,7 @@ func (e *executor) run(spec *proto.TaskSpec, invoke invokeFunc) *proto.TaskReply
 				return reply
 			}
 		}
-		o, err := rt.encodeValue(ctx, id, v)
+		o, err := rt.encodeValue(ctx, id, v, inlined >= taskInlineLimit)
 		if err != nil {
 			kind := proto.ErrKindSystem
 			if isFull(err) {
@@ -296,6 +342,7 @@ func (e *executor) run(spec *proto.TaskSpec, invoke invokeFunc) *proto.TaskReply
 			reply.Err = e.errInfo(spec, kind, fmt.Errorf("result %d: %w", i, err))
 			return reply
 		}
+		inlined += len(o.data)
 		reply.Returns = append(reply.Returns, proto.ReturnObj{ID: id, Data: o.data, InStore: o.inStore, Size: o.size, NodeID: o.node, Contained: contained})
 	}
 	return reply
@@ -341,7 +388,7 @@ func callSafely(ctx context.Context, invoke invokeFunc, args []Arg) (result any,
 
 func (e *executor) createActor(c *rpc.Conn, reqID uint64, spec *proto.TaskSpec) {
 	var inst any
-	reply := e.run(spec, func(ctx context.Context, args []Arg) (any, error) {
+	reply := e.run(spec, nil, func(ctx context.Context, args []Arg) (any, error) {
 		at, ok := e.rt.reg.Actor(spec.Func)
 		if !ok {
 			return nil, fmt.Errorf("%w: actor type %s is not registered in this binary", ErrUnknownFunction, spec.Func)
@@ -376,8 +423,8 @@ func (e *executor) actorCall(c *rpc.Conn, reqID uint64, spec *proto.TaskSpec) {
 			Func: spec.Func, Msg: "this worker does not host actor " + spec.ActorID.String()}}))
 		return
 	}
-	call := func() {
-		reply := e.run(spec, func(ctx context.Context, args []Arg) (any, error) {
+	call := func(*taskQueue) {
+		reply := e.run(spec, nil, func(ctx context.Context, args []Arg) (any, error) {
 			m, ok := e.rt.reg.Method(spec.Func)
 			if !ok {
 				return nil, fmt.Errorf("%w: method %s is not registered in this binary", ErrUnknownFunction, spec.Func)
@@ -390,7 +437,7 @@ func (e *executor) actorCall(c *rpc.Conn, reqID uint64, spec *proto.TaskSpec) {
 		go func() {
 			a.sem <- struct{}{}
 			defer func() { <-a.sem }()
-			call()
+			call(nil)
 		}()
 		return
 	}

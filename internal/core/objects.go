@@ -269,9 +269,11 @@ func (rt *Runtime) holdContained(ctx context.Context, refs []proto.ObjRef, holde
 
 // encodeValue encodes v, into the node's store when it is larger than the
 // inline limit. Large raw slices are encoded straight into shared memory.
-func (rt *Runtime) encodeValue(ctx context.Context, id ids.ObjectID, v any) (o *object, err error) {
+// With toStore, even a small value goes to the store (a reply's inline
+// budget is spent).
+func (rt *Runtime) encodeValue(ctx context.Context, id ids.ObjectID, v any, toStore bool) (o *object, err error) {
 	o = newObject(true)
-	if hdr, payload, ok := codec.RawParts(v); ok && len(hdr)+len(payload) > rt.inline {
+	if hdr, payload, ok := codec.RawParts(v); ok && (len(hdr)+len(payload) > rt.inline || toStore) {
 		n := int64(len(hdr) + len(payload))
 		if err := rt.writeStore(ctx, id, n, hdr[:], payload); err != nil {
 			return nil, err
@@ -283,7 +285,7 @@ func (rt *Runtime) encodeValue(ctx context.Context, id ids.ObjectID, v any) (o *
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEncode, err)
 	}
-	if len(b) > rt.inline {
+	if len(b) > rt.inline || toStore {
 		if err := rt.writeStore(ctx, id, int64(len(b)), b); err != nil {
 			return nil, err
 		}
@@ -357,7 +359,7 @@ func contains(s, sub string) bool {
 func (rt *Runtime) Put(ctx context.Context, v any) (*Handle, error) {
 	id := ids.PutID(rt.tasks.Next(), 0)
 	contained := collectRefs(v)
-	o, err := rt.encodeValue(ctx, id, v)
+	o, err := rt.encodeValue(ctx, id, v, false)
 	if err != nil {
 		return nil, err
 	}
@@ -452,6 +454,14 @@ func (rt *Runtime) wait(ctx context.Context, ref proto.ObjRef, cache bool) (*obj
 	}
 	rt.setBlocked(true)
 	defer rt.setBlocked(false)
+	// Tasks pipelined behind this one on this worker must not wait for it:
+	// it may be waiting for them.
+	if tc, ok := TaskContextFrom(ctx); ok && tc.queue != nil {
+		tc.queue.block()
+		defer tc.queue.unblock()
+	} else {
+		rt.exec.unstickQueues() // a context not derived from the task's
+	}
 	select {
 	case <-o.ready:
 		return o, nil
@@ -571,7 +581,7 @@ func (rt *Runtime) Wait(ctx context.Context, hs []*Handle, num int, timeout time
 		break
 	}
 	for i, d := range done {
-		if d {
+		if d && len(ready) < num {
 			ready = append(ready, i)
 		}
 	}

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -52,6 +53,11 @@ func PrepareTaskOptions(o TaskOptions) TaskOptions {
 	o.prep = prepare(&o)
 	return o
 }
+
+// taskInlineLimit bounds the inline argument bytes of one task (Ray's
+// task_rpc_inlined_bytes_limit, 10 MiB): past it, arguments go by
+// reference through the store, so no push nears the frame limit.
+const taskInlineLimit = 10 << 20
 
 // ArgIn is one argument given to Submit: a value or a ref.
 type ArgIn struct {
@@ -124,6 +130,7 @@ func (rt *Runtime) prepareArgs(ctx context.Context, args []ArgIn) ([]proto.Arg, 
 	out := make([]proto.Arg, len(args))
 	var pins []proto.ObjRef
 	var keep []*Handle
+	inlined := 0
 	for i, a := range args {
 		if a.Handle != nil {
 			if a.Handle.err != nil {
@@ -143,7 +150,7 @@ func (rt *Runtime) prepareArgs(ctx context.Context, args []ArgIn) ([]proto.Arg, 
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("%w: argument %d (%T): %w", ErrEncode, i+1, a.Value, err)
 		}
-		if len(b) > rt.inline {
+		if len(b) > rt.inline || inlined+len(b) > taskInlineLimit {
 			h, err := rt.Put(ctx, a.Value)
 			if err != nil {
 				return nil, nil, nil, err
@@ -154,6 +161,7 @@ func (rt *Runtime) prepareArgs(ctx context.Context, args []ArgIn) ([]proto.Arg, 
 			keep = append(keep, h)
 			continue
 		}
+		inlined += len(b)
 		out[i] = proto.Arg{Data: b, Contained: contained}
 		pins = append(pins, contained...)
 	}
@@ -278,6 +286,10 @@ func (rt *Runtime) depReady(t *task) {
 // dependencies fail the task; small values are inlined; then the task is
 // queued for a lease (or for its actor).
 func (rt *Runtime) readyLocked(t *task) effects {
+	inlined := 0
+	for _, a := range t.spec.Args {
+		inlined += len(a.Data)
+	}
 	for i, a := range t.spec.Args {
 		if a.Ref == nil || a.Ref.Owner.WorkerID != rt.self.WorkerID {
 			continue
@@ -289,7 +301,8 @@ func (rt *Runtime) readyLocked(t *task) effects {
 		if o.err != nil {
 			return rt.finishLocked(t, nil, o.err)
 		}
-		if !o.inStore {
+		if !o.inStore && inlined+len(o.data) <= taskInlineLimit {
+			inlined += len(o.data)
 			t.spec.Args[i] = proto.Arg{Data: o.data, Contained: o.contained}
 		}
 	}
@@ -464,7 +477,11 @@ func (rt *Runtime) onReply(t *task, l *lease, b []byte, err error) {
 		}
 	}
 	var eff effects
-	if err != nil {
+	if errors.Is(err, rpc.ErrFrameTooLong) {
+		// Our own message was too big: the worker is fine and a retry
+		// would fail the same way.
+		eff.merge(rt.finishLocked(t, nil, &proto.ErrorInfo{Kind: proto.ErrKindSystem, Func: t.spec.Func, Msg: err.Error()}))
+	} else if err != nil {
 		if _, isRemote := err.(*rpc.RemoteError); !isRemote && !l.gone {
 			// The worker's connection broke: it died.
 			l.gone = true
