@@ -377,6 +377,7 @@ func (rt *Runtime) Put(ctx context.Context, v any) (*Handle, error) {
 	rt.mu.Lock()
 	rt.objects[id] = o
 	o.complete()
+	rt.completedLocked()
 	rt.mu.Unlock()
 	return h, nil
 }
@@ -495,6 +496,7 @@ func (rt *Runtime) fetch(ref proto.ObjRef, o *object) {
 		o.data, o.inStore, o.size, o.node, o.err, o.contained = reply.Data, reply.InStore, reply.Size, reply.NodeID, reply.Err, reply.Contained
 	}
 	cbs := o.complete()
+	rt.completedLocked()
 	rt.mu.Unlock()
 	runAll(cbs)
 }
@@ -519,11 +521,46 @@ func (rt *Runtime) serveGetObject(c *rpc.Conn, reqID uint64, id ids.ObjectID) {
 	rt.mu.Unlock()
 }
 
+// completedLocked wakes the Wait calls in progress: some object is done.
+// With no Wait in progress it costs nothing.
+func (rt *Runtime) completedLocked() {
+	if rt.waiters > 0 {
+		close(rt.epoch)
+		rt.epoch = make(chan struct{})
+	}
+}
+
 // Wait returns which of refs are ready once num of them are, or when
-// timeout (<0: none) passes, preserving the input order in both lists.
+// timeout (<0: none) passes, in input order: at most num, the first ready
+// ones in that order (as Ray's ray.wait). It scans in order and stops at
+// num, so waiting on a long list whose head is ready costs little.
 func (rt *Runtime) Wait(ctx context.Context, hs []*Handle, num int, timeout time.Duration) (ready []int, err error) {
-	if num > len(hs) {
+	if num > len(hs) || num < 0 {
 		return nil, fmt.Errorf("%w: Wait for %d of %d refs", ErrInvalidArgument, num, len(hs))
+	}
+	isDone := func(h *Handle) bool {
+		if h.err != nil {
+			return true
+		}
+		o, ok := rt.objects[h.ref.ID]
+		return ok && o.done
+	}
+	scan := func() []int {
+		out := make([]int, 0, num)
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		for i, h := range hs {
+			if len(out) == num {
+				break
+			}
+			if isDone(h) {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	if ready = scan(); len(ready) == num {
+		return ready, nil
 	}
 	if timeout >= 0 {
 		var cancel context.CancelFunc
@@ -532,58 +569,39 @@ func (rt *Runtime) Wait(ctx context.Context, hs []*Handle, num int, timeout time
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make([]bool, len(hs))
-	ch := make(chan int, len(hs))
-	count := 0
-	for i, h := range hs {
-		if h.err != nil {
-			done[i] = true
-			count++
+	// Wake on every completion among the refs not yet done: owned objects
+	// by a callback, borrowed ones by a fetch.
+	rt.mu.Lock()
+	rt.waiters++
+	for _, h := range hs {
+		if isDone(h) {
 			continue
 		}
-		rt.mu.Lock()
-		o, ok := rt.objects[h.ref.ID]
-		isDone := ok && o.done
-		rt.mu.Unlock()
-		if isDone {
-			done[i] = true
-			count++
-			continue
+		if o, ok := rt.objects[h.ref.ID]; ok && o.owned {
+			continue // its completion closes the epoch
 		}
-		go func() {
-			if _, err := rt.wait(wctx, h.ref, true); err == nil || !errors.Is(err, wctx.Err()) {
-				ch <- i
-			}
-		}()
+		go func() { rt.wait(wctx, h.ref, true) }() // fetch; completes a cached record
 	}
-	for count < num {
+	rt.mu.Unlock()
+	defer func() {
+		rt.mu.Lock()
+		rt.waiters--
+		rt.mu.Unlock()
+	}()
+	for {
+		rt.mu.Lock()
+		epoch := rt.epoch
+		rt.mu.Unlock()
+		if ready = scan(); len(ready) == num {
+			return ready, nil
+		}
 		select {
-		case i := <-ch:
-			if !done[i] {
-				done[i] = true
-				count++
-			}
+		case <-epoch:
 		case <-ctx.Done():
 			if ctx.Err() != context.DeadlineExceeded || timeout < 0 {
 				return nil, ctx.Err()
 			}
-			count = num // timeout: report what is ready
+			return scan(), nil // timed out: what is ready
 		}
 	}
-	// Collect any others that finished meanwhile.
-	for {
-		select {
-		case i := <-ch:
-			done[i] = true
-			continue
-		default:
-		}
-		break
-	}
-	for i, d := range done {
-		if d && len(ready) < num {
-			ready = append(ready, i)
-		}
-	}
-	return ready, nil
 }

@@ -92,6 +92,10 @@ type Runtime struct {
 	// spillTries counts retries of lease requests whose spill target was
 	// unreachable.
 	spillTries map[uint64]int
+	// epoch is closed and replaced whenever an object completes while
+	// waiters (Wait calls) are in progress.
+	epoch   chan struct{}
+	waiters int
 }
 
 type peerConn struct {
@@ -123,7 +127,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		tasks: ids.NewTaskIDGen(), refs: NewRefCounter(),
 		objects: make(map[ids.ObjectID]*object), conns: make(map[string]*peerConn),
 		classes: make(map[string]*schedClass), inflight: make(map[ids.TaskID]*task),
-		actors: make(map[ids.ActorID]*actorClient), ready: make(chan struct{}), spillTries: map[uint64]int{},
+		actors: make(map[ids.ActorID]*actorClient), ready: make(chan struct{}), spillTries: map[uint64]int{}, epoch: make(chan struct{}),
 	}
 	rt.exec.init(rt)
 	sockDir := session.SocketDir(cfg.SessionDir)

@@ -558,6 +558,7 @@ func (rt *Runtime) finishLocked(t *task, reply *proto.TaskReply, errInfo *proto.
 		for _, f := range o.complete() {
 			eff.add(f)
 		}
+		rt.completedLocked()
 	}
 	rt.collectLocked(&eff.ref, rt.refs.RemoveSubmitted(t.pins))
 	return eff
