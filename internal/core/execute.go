@@ -209,6 +209,11 @@ func (e *executor) cancel(id ids.TaskID, force bool) {
 	e.mu.Lock()
 	cancel, ok := e.running[id]
 	if !ok {
+		// A cancel can also arrive just after its task finished here; bound
+		// what such strays can hold.
+		if len(e.early) > 4096 {
+			clear(e.early)
+		}
 		e.early[id] = true
 	}
 	e.mu.Unlock()

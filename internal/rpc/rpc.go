@@ -98,10 +98,6 @@ type Conn struct {
 	closeOnce sync.Once
 	done      chan struct{}
 	closeErr  error
-
-	// Value lets the owner of the connection attach state (e.g. the peer's
-	// identity) to it.
-	Value atomic.Pointer[any]
 }
 
 func newConn(nc net.Conn, h Handler) *Conn {
@@ -109,8 +105,8 @@ func newConn(nc net.Conn, h Handler) *Conn {
 	return c
 }
 
-// Start begins reading. It is separate from construction so a server can
-// attach state before the first message is handled.
+// start begins reading. It is separate from construction so the listener
+// can install the connection's handler before the first message arrives.
 func (c *Conn) start() { go c.readLoop() }
 
 // Done is closed when the connection has failed or been closed.
@@ -555,7 +551,7 @@ func Listen(addr, token string) (*Listener, error) {
 func (l *Listener) Addr() string { return l.addr }
 
 // Serve accepts connections until Close. newHandler makes the handler of each
-// new connection (it may attach state with c.Value).
+// new connection.
 func (l *Listener) Serve(newHandler func(c *Conn) Handler) error {
 	for {
 		nc, err := l.ln.Accept()
