@@ -20,11 +20,7 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the goray binary")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "goray")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	dir, bin := buildGoray(t)
 	root := filepath.Join(dir, "root")
 	run := func(args ...string) (string, error) {
 		cmd := exec.Command(bin, args...)

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"os/exec"
+	"path/filepath"
+	"testing"
+
 	"github.com/goray/ray/internal/ids"
 	"github.com/goray/ray/internal/proto"
 )
@@ -47,4 +51,16 @@ func sampleStatus() *proto.ClusterStatus {
 			{ActorID: aid(0x11), State: proto.ActorAlive, Name: "counter", TypeName: "main.Counter", PID: 4242, NumRestarts: 1},
 		},
 	}
+}
+
+// buildGoray builds the goray binary into a fresh temp dir and returns the
+// dir and the binary's path.
+func buildGoray(t *testing.T) (dir, bin string) {
+	t.Helper()
+	dir = t.TempDir()
+	bin = filepath.Join(dir, "goray")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return dir, bin
 }

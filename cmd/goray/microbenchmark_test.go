@@ -62,11 +62,7 @@ func TestMicrobenchmarkEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the goray binary")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "goray")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	dir, bin := buildGoray(t)
 	jsonPath := filepath.Join(dir, "out.json")
 	cmd := exec.Command(bin, "microbenchmark", "--filter", "^(single_client_tasks_sync|1_1_actor_calls_sync)$",
 		"--trials", "2", "--warmup", "0", "--duration", "100ms", "--object-store-memory", "67108864", "--json", jsonPath)
