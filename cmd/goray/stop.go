@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -173,26 +172,10 @@ func safeStoreDir(root, dir string) bool {
 // removeDeadClusters removes the cluster files whose head process is gone
 // and returns their addresses.
 func removeDeadClusters(root string) []string {
-	dir := filepath.Join(root, "clusters") // TODO(cluster): use a session.ClusterFiles lister if one appears
-	des, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
+	cfs, _ := session.ClusterFiles(root)
 	var gone []string
-	for _, de := range des {
-		if strings.HasPrefix(de.Name(), ".") || !strings.HasSuffix(de.Name(), ".json") {
-			continue
-		}
-		p := filepath.Join(dir, de.Name())
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		var cf session.ClusterFile
-		if json.Unmarshal(b, &cf) != nil || processRunning(cf.HeadPID) {
-			continue
-		}
-		if os.Remove(p) == nil {
+	for _, cf := range cfs {
+		if !processRunning(cf.HeadPID) && session.RemoveClusterFile(root, cf.Address) == nil {
 			gone = append(gone, cf.Address)
 		}
 	}

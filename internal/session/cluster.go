@@ -73,12 +73,14 @@ func RemoveClusterFile(root, address string) error {
 	return os.Remove(filepath.Join(clusterDir(root), fileName(address)))
 }
 
-// LatestCluster is the most recently started cluster whose head process is
-// alive ("auto").
-func LatestCluster(root string) (ClusterFile, error) {
+// ClusterFiles lists the clusters recorded under root, newest first.
+func ClusterFiles(root string) ([]ClusterFile, error) {
 	des, err := os.ReadDir(clusterDir(root))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
-		return ClusterFile{}, fmt.Errorf("%w (none started)", ErrNoCluster)
+		return nil, err
 	}
 	type cand struct {
 		cf  ClusterFile
@@ -94,17 +96,36 @@ func LatestCluster(root string) (ClusterFile, error) {
 			continue
 		}
 		var cf ClusterFile
-		if json.Unmarshal(b, &cf) != nil || !Alive(cf.HeadPID) {
+		if json.Unmarshal(b, &cf) != nil {
 			continue
 		}
-		info, _ := de.Info()
+		info, err := de.Info()
+		if err != nil {
+			continue
+		}
 		cs = append(cs, cand{cf, info.ModTime().UnixNano()})
 	}
-	if len(cs) == 0 {
-		return ClusterFile{}, fmt.Errorf("%w (no live head)", ErrNoCluster)
-	}
 	sort.Slice(cs, func(i, j int) bool { return cs[i].mod > cs[j].mod })
-	return cs[0].cf, nil
+	out := make([]ClusterFile, len(cs))
+	for i, c := range cs {
+		out[i] = c.cf
+	}
+	return out, nil
+}
+
+// LatestCluster is the most recently started cluster whose head process is
+// alive ("auto").
+func LatestCluster(root string) (ClusterFile, error) {
+	cfs, err := ClusterFiles(root)
+	if err != nil {
+		return ClusterFile{}, err
+	}
+	for _, cf := range cfs {
+		if Alive(cf.HeadPID) {
+			return cf, nil
+		}
+	}
+	return ClusterFile{}, fmt.Errorf("%w (no live head)", ErrNoCluster)
 }
 
 // NodeRecord is what `goray stop` needs to find a node process it started.
