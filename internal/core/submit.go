@@ -253,12 +253,22 @@ func (rt *Runtime) submit(fn string, args []ArgIn, opts TaskOptions, actor *acto
 
 // effects collects work to do after releasing mu.
 type effects struct {
-	fns []func()
-	ref refEffects
+	fns    []func()
+	pushes []push // tasks to push to leased workers, in order
+	ref    refEffects
 }
 
-func (e *effects) add(f func())    { e.fns = append(e.fns, f) }
-func (e *effects) merge(o effects) { e.fns = append(e.fns, o.fns...); e.ref.merge(o.ref) }
+type push struct {
+	t *task
+	l *lease
+}
+
+func (e *effects) add(f func()) { e.fns = append(e.fns, f) }
+func (e *effects) merge(o effects) {
+	e.fns = append(e.fns, o.fns...)
+	e.pushes = append(e.pushes, o.pushes...)
+	e.ref.merge(o.ref)
+}
 func (r *refEffects) merge(o refEffects) {
 	r.storeDeletes = append(r.storeDeletes, o.storeDeletes...)
 	r.releases = append(r.releases, o.releases...)
@@ -266,6 +276,20 @@ func (r *refEffects) merge(o refEffects) {
 
 func (e effects) run(rt *Runtime) {
 	e.ref.apply(rt)
+	// Pushes to one worker go out in one write (pipelined tasks).
+	if len(e.pushes) > 1 {
+		for _, p := range e.pushes {
+			p.l.conn.Cork()
+		}
+	}
+	for _, p := range e.pushes {
+		rt.pushFn(p.t, p.l)()
+	}
+	if len(e.pushes) > 1 {
+		for _, p := range e.pushes {
+			p.l.conn.Uncork()
+		}
+	}
 	for _, f := range e.fns {
 		f()
 	}
@@ -347,7 +371,7 @@ func (rt *Runtime) dispatchLocked(c *schedClass) effects {
 			free.idle.Stop()
 			free.idle = nil
 		}
-		eff.add(rt.pushFn(t, free))
+		eff.pushes = append(eff.pushes, push{t, free})
 	}
 	for need := len(c.queue) - c.pendingLeases; need > 0 && c.pendingLeases < maxPendingLeases; need-- {
 		c.pendingLeases++

@@ -89,6 +89,7 @@ type Conn struct {
 	wbuf    []byte
 	spare   []byte
 	writing bool
+	corked  int
 	werr    error
 
 	pmu     sync.Mutex
@@ -177,10 +178,38 @@ func (c *Conn) send(kind, method byte, id uint64, payload []byte) error {
 	putHeader(h[:], len(payload), kind, method, id)
 	c.wbuf = append(c.wbuf, h[:]...)
 	c.wbuf = append(c.wbuf, payload...)
-	if c.writing {
+	if c.writing || c.corked > 0 {
 		c.wmu.Unlock()
 		return nil
 	}
+	return c.flushLocked()
+}
+
+// Cork holds this connection's frames in its buffer until the matching
+// Uncork, which writes them all at once: one write for a burst of pushes.
+// Corks nest.
+func (c *Conn) Cork() {
+	c.wmu.Lock()
+	c.corked++
+	c.wmu.Unlock()
+}
+
+// Uncork ends a Cork and writes what it held.
+func (c *Conn) Uncork() error {
+	c.wmu.Lock()
+	c.corked--
+	if c.corked > 0 || c.writing || len(c.wbuf) == 0 || c.werr != nil {
+		err := c.werr
+		c.wmu.Unlock()
+		return err
+	}
+	return c.flushLocked()
+}
+
+// flushLocked writes the buffer until it stays empty, releasing wmu while
+// writing so other senders can append; called with wmu held, returns with
+// it released.
+func (c *Conn) flushLocked() error {
 	c.writing = true
 	for len(c.wbuf) > 0 {
 		out := c.wbuf

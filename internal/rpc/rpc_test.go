@@ -208,3 +208,35 @@ func TestRoutedConnection(t *testing.T) {
 		t.Fatalf("bad token through the router: %v", err)
 	}
 }
+
+func TestCorkBatchesWrites(t *testing.T) {
+	ln, e := serve(t, "unix:"+filepath.Join(t.TempDir(), "s.sock"), "t")
+	c, err := Dial(context.Background(), ln.Addr(), "t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Cork()
+	c.Cork() // nests
+	for i := range 10 {
+		c.Send(methodNote, []byte(fmt.Sprint(i)))
+	}
+	c.Uncork()
+	time.Sleep(50 * time.Millisecond)
+	e.mu.Lock()
+	n := len(e.notes)
+	e.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d notes arrived while still corked", n)
+	}
+	if err := c.Uncork(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Call(context.Background(), methodEcho, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.notes) != 10 || e.notes[9] != "9" {
+		t.Fatalf("after uncork: %v", e.notes)
+	}
+}
