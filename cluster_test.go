@@ -155,6 +155,16 @@ func TestClusterObjectTransfer(t *testing.T) {
 	if err != nil || len(b) != 20<<20 || b[12345] != 3 {
 		t.Fatalf("driver read: %d, %v", len(b), err)
 	}
+	// Four readers on ming's node, one on the head's: one pull per node.
+	if p := c.Node(2).PullsDone(); p != 1 {
+		t.Fatalf("ming's node pulled %d times, want once", p)
+	}
+	if p := c.Node(0).PullsDone(); p != 1 {
+		t.Fatalf("the head pulled %d times, want once", p)
+	}
+	if p := c.Node(1).PullsDone(); p != 0 {
+		t.Fatalf("alice's node (the object's home) pulled %d times", p)
+	}
 }
 
 func TestClusterTokenRejected(t *testing.T) {

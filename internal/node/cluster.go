@@ -456,6 +456,9 @@ func (n *Node) pullObject(ctx context.Context, m *proto.PullObject) error {
 		n.pulls[m.ID] = p
 		go func() {
 			p.err = n.doPull(m)
+			if p.err == nil {
+				n.pullsDone.Add(1)
+			}
 			n.mu.Lock()
 			delete(n.pulls, m.ID)
 			n.mu.Unlock()
@@ -470,6 +473,9 @@ func (n *Node) pullObject(ctx context.Context, m *proto.PullObject) error {
 		return ctx.Err()
 	}
 }
+
+// PullsDone counts objects this node has copied from other nodes.
+func (n *Node) PullsDone() int64 { return n.pullsDone.Load() }
 
 type pull struct {
 	done chan struct{}

@@ -102,9 +102,10 @@ type Node struct {
 
 	// quiet stops forwarding worker output to the terminal once stopping:
 	// workers killed mid-start would only print noise.
-	quiet atomic.Bool
-	wg    sync.WaitGroup
-	stop  chan struct{}
+	quiet     atomic.Bool
+	pullsDone atomic.Int64 // objects copied here from other nodes
+	wg        sync.WaitGroup
+	stop      chan struct{}
 }
 
 type proc struct {
