@@ -2,7 +2,9 @@
 // internal/rpc connections, their method numbers, and their encoding.
 //
 // Messages are Go structs encoded as CBOR arrays (struct field order is the
-// wire order: append fields, never reorder). Decoding applies strict limits
+// wire order: append fields, never reorder), except TaskSpec and TaskReply,
+// which ride every task and have a hand-written binary encoding
+// (binary.go: a format byte, uvarint lengths, fields in order). Decoding applies strict limits
 // (nesting, element counts, sizes), so a malformed or hostile frame from an
 // authenticated peer yields an error, never a panic or a huge allocation.
 //

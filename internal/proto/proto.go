@@ -67,6 +67,12 @@ func init() {
 
 // Marshal encodes a message.
 func Marshal(v any) ([]byte, error) {
+	switch m := v.(type) {
+	case *TaskSpec:
+		return appendTaskSpec(make(wbuf, 0, 256), m), nil
+	case *TaskReply:
+		return appendTaskReply(make(wbuf, 0, 64), m), nil
+	}
 	b, err := encMode.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("proto: encode %T: %w", v, err)
@@ -85,7 +91,16 @@ func MustMarshal(v any) []byte {
 
 // Unmarshal decodes a message, wrapping failures in ErrMalformed.
 func Unmarshal(b []byte, v any) error {
-	if err := decMode.Unmarshal(b, v); err != nil {
+	var err error
+	switch m := v.(type) {
+	case *TaskSpec:
+		err = decodeTaskSpec(b, m)
+	case *TaskReply:
+		err = decodeTaskReply(b, m)
+	default:
+		err = decMode.Unmarshal(b, v)
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %T: %v", ErrMalformed, v, err)
 	}
 	return nil

@@ -79,3 +79,77 @@ func BenchmarkTaskSpecRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+func TestTaskReplyRoundTrip(t *testing.T) {
+	g := ids.NewTaskIDGen()
+	in := &TaskReply{
+		Returns: []ReturnObj{
+			{ID: ids.ReturnID(g.Next(), 0), Data: []byte{0xC0, 0x01}},
+			{ID: ids.ReturnID(g.Next(), 1), InStore: true, Size: 1 << 30, NodeID: ids.NewNodeID(),
+				Contained: []ObjRef{{ID: ids.PutID(g.Next(), 3), Owner: Address{WorkerID: ids.NewWorkerID(), Addr: "tcp:h:1/w/x"}}}},
+		},
+		Err:       &ErrorInfo{Kind: ErrKindPanic, Func: "f", Msg: "boom", Stack: "stack", PID: 42, NodeID: ids.NewNodeID(), CauseType: "t", CauseData: []byte{1}},
+		WorkerPID: -7,
+	}
+	b, err := Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out TaskReply
+	if err := Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, &out) {
+		t.Fatalf("round trip changed the reply:\n%+v\n%+v", in, &out)
+	}
+	// Every truncation is an error, never a panic.
+	for n := range len(b) {
+		if err := Unmarshal(b[:n], &out); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("truncated at %d: %v", n, err)
+		}
+	}
+}
+
+// FuzzTaskBinary: decoding never panics, and whatever decodes survives a
+// re-encode and decode unchanged (bytes may differ: varints in input need
+// not be minimal).
+func FuzzTaskBinary(f *testing.F) {
+	f.Add(MustMarshal(sampleSpec()))
+	f.Add(MustMarshal(&TaskReply{Returns: []ReturnObj{{Data: []byte("x")}}, Err: &ErrorInfo{Msg: "m"}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s TaskSpec
+		if Unmarshal(b, &s) == nil && !hasNaN(s.Resources) {
+			var again TaskSpec
+			if err := Unmarshal(MustMarshal(&s), &again); err != nil || !reflect.DeepEqual(s, again) {
+				t.Fatalf("spec changed through a round trip: %v\n%+v\n%+v", err, s, again)
+			}
+		}
+		var r TaskReply
+		if Unmarshal(b, &r) == nil {
+			var again TaskReply
+			if err := Unmarshal(MustMarshal(&r), &again); err != nil || !reflect.DeepEqual(r, again) {
+				t.Fatalf("reply changed through a round trip: %v\n%+v\n%+v", err, r, again)
+			}
+		}
+	})
+}
+
+func BenchmarkTaskReplyRoundTrip(b *testing.B) {
+	r := &TaskReply{Returns: []ReturnObj{{Data: []byte{0xC0, 0x05}}}, WorkerPID: 1}
+	for b.Loop() {
+		buf, _ := Marshal(r)
+		var out TaskReply
+		if err := Unmarshal(buf, &out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func hasNaN(m map[string]float64) bool {
+	for _, v := range m {
+		if v != v {
+			return true
+		}
+	}
+	return false
+}
