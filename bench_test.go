@@ -17,8 +17,25 @@ var (
 )
 
 // BenchmarkTaskSync is one task's round trip: submit, run in a worker, Get.
-func BenchmarkTaskSync(b *testing.B) {
+func BenchmarkTaskSync(b *testing.B) { taskSync(b, false) }
+
+// BenchmarkTaskSyncDriver1P is BenchmarkTaskSync with the driver at
+// GOMAXPROCS=1, like Ray's single-threaded driver. On a 2-core machine a
+// second P in the driver spins on every wake-up and takes CPU from the
+// worker: the round trip halves without it.
+func BenchmarkTaskSyncDriver1P(b *testing.B) { taskSync(b, true) }
+
+// driverProcs sets the driver's GOMAXPROCS to 1 for one benchmark.
+func driverProcs(b *testing.B, oneP bool) {
+	if oneP {
+		prev := runtime.GOMAXPROCS(1)
+		b.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	}
+}
+
+func taskSync(b *testing.B, oneP bool) {
 	ctx := start(b, ray.NumCPUs(2))
+	driverProcs(b, oneP)
 	ray.Get(ctx, noop.Remote(0)) // warm the lease and worker
 	for b.Loop() {
 		if _, err := ray.Get(ctx, noop.Remote(1)); err != nil {
@@ -45,8 +62,15 @@ func BenchmarkTaskAsync(b *testing.B) {
 }
 
 // BenchmarkActorCallSync is one actor method call's round trip.
-func BenchmarkActorCallSync(b *testing.B) {
+func BenchmarkActorCallSync(b *testing.B) { actorCallSync(b, false) }
+
+// BenchmarkActorCallSyncDriver1P is BenchmarkActorCallSync with the driver
+// at GOMAXPROCS=1.
+func BenchmarkActorCallSyncDriver1P(b *testing.B) { actorCallSync(b, true) }
+
+func actorCallSync(b *testing.B, oneP bool) {
 	ctx := start(b, ray.NumCPUs(2))
+	driverProcs(b, oneP)
 	a, err := newAcc.Remote()
 	if err != nil {
 		b.Fatal(err)
@@ -104,40 +128,6 @@ func BenchmarkGet1GiB(b *testing.B) {
 	for b.Loop() {
 		v, err := ray.Get(ctx, r)
 		if err != nil || len(v) != gib {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkTaskSyncDriver1P is BenchmarkTaskSync with the driver at
-// GOMAXPROCS=1, like Ray's single-threaded driver. On a 2-core machine a
-// second P in the driver spins on every wake-up and takes CPU from the
-// worker: the round trip halves without it.
-func BenchmarkTaskSyncDriver1P(b *testing.B) {
-	ctx := start(b, ray.NumCPUs(2))
-	prev := runtime.GOMAXPROCS(1)
-	defer runtime.GOMAXPROCS(prev)
-	ray.Get(ctx, noop.Remote(0))
-	for b.Loop() {
-		if _, err := ray.Get(ctx, noop.Remote(1)); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkActorCallSyncDriver1P is BenchmarkActorCallSync with the driver
-// at GOMAXPROCS=1.
-func BenchmarkActorCallSyncDriver1P(b *testing.B) {
-	ctx := start(b, ray.NumCPUs(2))
-	prev := runtime.GOMAXPROCS(1)
-	defer runtime.GOMAXPROCS(prev)
-	a, err := newAcc.Remote()
-	if err != nil {
-		b.Fatal(err)
-	}
-	ray.Get(ctx, accIncr.Remote(a, 0))
-	for b.Loop() {
-		if _, err := ray.Get(ctx, accIncr.Remote(a, 1)); err != nil {
 			b.Fatal(err)
 		}
 	}

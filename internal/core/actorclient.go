@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/goray/ray/internal/ids"
@@ -101,9 +102,9 @@ func (rt *Runtime) CreateActor(ctx context.Context, typeName string, args []ArgI
 func remoteSentinel(err error) error {
 	if re, ok := err.(*rpc.RemoteError); ok {
 		switch {
-		case contains(re.Msg, ErrNameTaken.Error()):
+		case strings.Contains(re.Msg, ErrNameTaken.Error()):
 			return fmt.Errorf("%w: %s", ErrNameTaken, re.Msg)
-		case contains(re.Msg, ErrActorNotFound.Error()):
+		case strings.Contains(re.Msg, ErrActorNotFound.Error()):
 			return fmt.Errorf("%w: %s", ErrActorNotFound, re.Msg)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -343,16 +344,7 @@ func isFullErr(err error) bool {
 }
 
 func isStoreFull(msg string) bool {
-	return len(msg) > 0 && (contains(msg, objstore.ErrObjectStoreFull.Error()) || contains(msg, objstore.ErrTooLarge.Error()))
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
+	return (strings.Contains(msg, objstore.ErrObjectStoreFull.Error()) || strings.Contains(msg, objstore.ErrTooLarge.Error()))
 }
 
 // Put stores v as a new object owned by this process.

@@ -88,7 +88,6 @@ type Runtime struct {
 	blockMu sync.Mutex
 	blocked int
 
-	wg sync.WaitGroup
 	// spillTries counts retries of lease requests whose spill target was
 	// unreachable.
 	spillTries map[uint64]int

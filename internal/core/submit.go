@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/goray/ray/internal/codec"
@@ -247,7 +248,7 @@ func (rt *Runtime) submit(fn string, args []ArgIn, opts TaskOptions, actor *acto
 	}
 	rt.mu.Unlock()
 	eff.run(rt)
-	_ = keep // the handles stay reachable until the pins are in place
+	runtime.KeepAlive(keep) // the arg handles stay reachable until the pins are in place
 	return hs
 }
 

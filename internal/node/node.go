@@ -469,10 +469,10 @@ func (n *Node) connClosed(c *rpc.Conn) {
 	job, isDriver := n.driverOf[c]
 	delete(n.driverOf, c)
 	if isDriver {
-		for id, addr := range n.drivers {
-			_ = addr
-			if n.driverJob(id) == job {
+		for id, j := range n.driverJobs {
+			if j == job {
 				delete(n.drivers, id)
+				delete(n.driverJobs, id)
 			}
 		}
 	}
@@ -503,10 +503,6 @@ func (n *Node) connClosed(c *rpc.Conn) {
 		go n.gcsCall(context.Background(), proto.GCSJobFinished, proto.MustMarshal(&proto.GetJob{JobID: job}))
 	}
 	n.do(acts)
-}
-
-func (n *Node) driverJob(id ids.WorkerID) ids.JobID {
-	return n.driverJobs[id]
 }
 
 // Handle serves the node service (rpc.Handler).

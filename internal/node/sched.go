@@ -115,9 +115,6 @@ func NewScheduler(total resources.Set, newWorkerID func() ids.WorkerID) *Schedul
 func (s *Scheduler) Total() resources.Set     { return s.total.Clone() }
 func (s *Scheduler) Available() resources.Set { return s.avail.Clone() }
 
-// Lease returns a granted lease by ID.
-func (s *Scheduler) Lease(id uint64) (*Lease, bool) { l, ok := s.leases[id]; return l, ok }
-
 // Counts reports workers (all, idle) and pending requests.
 func (s *Scheduler) Counts() (workers, idle, pending int) {
 	for _, w := range s.workers {
@@ -331,13 +328,6 @@ func (s *Scheduler) Reap(now time.Time) []Action {
 	return acts
 }
 
-// Drop forgets a worker the node is ending for its own reasons (shutdown,
-// forced cancel) and frees its lease.
-func (s *Scheduler) Drop(id ids.WorkerID, now time.Time) []Action {
-	_, acts := s.WorkerExited(id, now)
-	return acts
-}
-
 // dispatch grants every queued request that fits and has an idle worker of
 // its job, and starts workers for requests that fit but have none.
 func (s *Scheduler) dispatch(now time.Time) []Action {
@@ -399,15 +389,6 @@ func (s *Scheduler) dispatch(now time.Time) []Action {
 	return acts
 }
 
-// WorkerJob is the job a worker runs for.
-func (s *Scheduler) WorkerJob(id ids.WorkerID) (ids.JobID, bool) {
-	w, ok := s.workers[id]
-	if !ok {
-		return ids.JobID{}, false
-	}
-	return w.job, true
-}
-
 // TakeQueued removes and returns the queued requests for which keep says
 // false (e.g. those the node now wants to spill elsewhere).
 func (s *Scheduler) TakeQueued(keep func(*LeaseReq) bool) []*LeaseReq {
@@ -438,12 +419,4 @@ func (s *Scheduler) Readd(id ids.WorkerID, job ids.JobID, now time.Time) []Actio
 	}
 	s.workers[id] = &schedWorker{id: id, job: job, phase: phaseIdle, idleSince: now}
 	return s.dispatch(now)
-}
-
-// DrainQueue removes and returns every queued request (used when workers
-// cannot be started at all).
-func (s *Scheduler) DrainQueue() []*LeaseReq {
-	q := s.queue
-	s.queue = nil
-	return q
 }
