@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/goray/ray/internal/session"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -20,6 +20,7 @@ import (
 	"github.com/goray/ray/internal/ids"
 	"github.com/goray/ray/internal/node"
 	"github.com/goray/ray/internal/resources"
+	"github.com/goray/ray/internal/session"
 )
 
 var state struct {
@@ -194,6 +195,35 @@ func runWorker(ctx context.Context, id ids.WorkerID, nodeAddr, token, session, n
 		os.Exit(1)
 	}
 	core.SetCurrent(rt)
+	if dir := os.Getenv(node.EnvWorkerCPUProfile); dir != "" {
+		stop := startWorkerProfile(dir)
+		core.OnExit(stop)
+		<-rt.NodeDone()
+		stop()
+		os.Exit(0)
+	}
 	<-rt.NodeDone()
 	os.Exit(0)
+}
+
+// startWorkerProfile starts a CPU profile written to dir; the returned func
+// stops it (once; later calls do nothing).
+func startWorkerProfile(dir string) func() {
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("worker-%d.cpu.prof", os.Getpid())))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "goray worker: %s: %v\n", node.EnvWorkerCPUProfile, err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "goray worker: %s: %v\n", node.EnvWorkerCPUProfile, err)
+		f.Close()
+		return func() {}
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}
 }

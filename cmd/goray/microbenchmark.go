@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +23,7 @@ import (
 // mbFlags are `goray microbenchmark`'s flags.
 type mbFlags struct {
 	address, filter, jsonPath string
+	cpuProfile, memProfile    string
 	trials                    int
 	warmup, duration          time.Duration
 	scale, list               bool
@@ -83,6 +85,8 @@ run. --filter applies to the checks' names (` + strings.Join(bench.ScaleNames(),
 	fl.BoolVar(&f.scale, "scale", false, "run the scalability checks instead of the microbenchmarks")
 	fl.Float64Var(&f.scaleFactor, "scale-factor", 1, "size of the scalability checks relative to Ray's (e.g. 0.1)")
 	fl.Int64Var(&f.storeMemory, "object-store-memory", 0, "the embedded cluster's object store in bytes (default 30% of RAM)")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the driver process (with an embedded cluster: driver, node and GCS) to `FILE`")
+	fl.StringVar(&f.memProfile, "memprofile", "", "write a heap profile of the driver process at the end to `FILE`")
 	return cmd
 }
 
@@ -142,6 +146,23 @@ func runMicrobenchmark(ctx context.Context, f mbFlags, out, errOut io.Writer) er
 		return err
 	}
 	defer ray.Shutdown()
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			pf.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			pf.Close()
+		}()
+	}
+	if f.memProfile != "" {
+		defer writeHeapProfile(f.memProfile, errOut)
+	}
 	cpus := clusterCPUs(ctx)
 	fmt.Fprintf(errOut, "goray microbenchmark on %s (%g CPUs; this machine: %d cores)\n", where, cpus, runtime.NumCPU())
 
@@ -165,6 +186,21 @@ func runMicrobenchmark(ctx context.Context, f mbFlags, out, errOut io.Writer) er
 		}
 	}
 	return err
+}
+
+// writeHeapProfile writes the driver's heap profile (allocations since
+// start and what is live now) to path; a failure is reported, not fatal.
+func writeHeapProfile(path string, errOut io.Writer) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("heap").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(errOut, "goray microbenchmark: --memprofile: %v\n", err)
+	}
 }
 
 // clusterCPUs is the CPU total of the cluster's alive nodes (0 if unknown).

@@ -243,6 +243,11 @@ func manyReturns(ctx context.Context, n int) (string, error) {
 	if len(refs) != n {
 		return "", fmt.Errorf("%d refs, want %d", len(refs), n)
 	}
+	start := time.Now()
+	if _, _, err := ray.Wait(ctx, refs[len(refs)-1:], 1, ray.NoTimeout); err != nil {
+		return "", err
+	}
+	task := time.Since(start)
 	for _, r := range refs {
 		v, err := ray.Get(ctx, r)
 		if err != nil {
@@ -252,7 +257,7 @@ func manyReturns(ctx context.Context, n int) (string, error) {
 			return "", err
 		}
 	}
-	return "", nil
+	return fmt.Sprintf("task done after %.2fs, Gets %.2fs", task.Seconds(), (time.Since(start) - task).Seconds()), nil
 }
 
 func checkRange(v []int64) error {

@@ -331,6 +331,7 @@ func (rt *Runtime) Handle(c *rpc.Conn, kind, method byte, reqID uint64, payload 
 		c.Reply(reqID, nil)
 		go func() {
 			time.Sleep(10 * time.Millisecond)
+			runExitHooks()
 			os.Exit(0)
 		}()
 	default:
@@ -389,4 +390,26 @@ func (rt *Runtime) nodeConn(ctx context.Context, addr string) (*rpc.Conn, error)
 		return rt.node, nil
 	}
 	return rt.conn(ctx, "tcp:"+addr)
+}
+
+var exitHooks struct {
+	sync.Mutex
+	fs []func()
+}
+
+// OnExit registers f to run when the node reaps this worker, just before
+// the process exits.
+func OnExit(f func()) {
+	exitHooks.Lock()
+	exitHooks.fs = append(exitHooks.fs, f)
+	exitHooks.Unlock()
+}
+
+func runExitHooks() {
+	exitHooks.Lock()
+	fs := exitHooks.fs
+	exitHooks.Unlock()
+	for _, f := range fs {
+		f()
+	}
 }

@@ -35,6 +35,11 @@ const (
 	EnvToken      = "GORAY_TOKEN"
 	EnvSessionDir = "GORAY_SESSION_DIR"
 	EnvNamespace  = "GORAY_NAMESPACE"
+	// EnvWorkerCPUProfile, when set (inherited from the node's
+	// environment), names a directory where each worker writes a CPU
+	// profile, worker-<pid>.cpu.prof, when it exits: a diagnosis aid for
+	// the hot paths that run in workers.
+	EnvWorkerCPUProfile = "GORAY_WORKER_CPUPROFILE"
 )
 
 // ErrRegistryMismatch: a worker's registrations differ from the driver's.
@@ -237,6 +242,24 @@ func (n *Node) Close() error {
 		c.Close()
 	}
 	n.mu.Unlock()
+	if os.Getenv(EnvWorkerCPUProfile) != "" {
+		// Profiling workers write their profile when their node
+		// connection closes; give them a moment before the kill.
+		n.mu.Lock()
+		for c := range n.connWkr {
+			c.Close()
+		}
+		n.mu.Unlock()
+		deadline := time.After(2 * time.Second)
+	wait:
+		for _, p := range procs {
+			select {
+			case <-p.exited:
+			case <-deadline:
+				break wait
+			}
+		}
+	}
 	for _, p := range procs {
 		if p.cmd.Process != nil {
 			p.cmd.Process.Signal(syscall.SIGKILL)
