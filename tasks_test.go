@@ -110,6 +110,51 @@ func TestTasks(t *testing.T) {
 	}
 }
 
+// scribble writes over its argument, then sums it with a second one: each
+// task must get arguments of its own, even when they are decoded in place.
+var scribble = ray.Func2(func(xs, ys []int64) int64 {
+	var s int64
+	for i := range xs {
+		xs[i] = -1
+		s += ys[i]
+	}
+	return s
+})
+
+func TestTaskArgumentsAreTheTasksOwn(t *testing.T) {
+	ctx := start(t, ray.NumCPUs(2))
+	ones := make([]int64, 4096) // inline, 32 KiB
+	for i := range ones {
+		ones[i] = 1
+	}
+	ref, err := ray.Put(ctx, ones)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same ref twice in one call, in many calls, and by value.
+	refs := make([]ray.Ref[int64], 20)
+	for i := range refs {
+		if i%2 == 0 {
+			refs[i] = scribble.Remote(ref, ref)
+		} else {
+			refs[i] = scribble.Remote(ones, ref)
+		}
+	}
+	got, err := ray.GetAll(ctx, refs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got {
+		if v != 4096 {
+			t.Fatalf("call %d summed %d, want 4096: an argument was shared", i, v)
+		}
+	}
+	back, err := ray.Get(ctx, ref)
+	if err != nil || back[0] != 1 || back[4095] != 1 || ones[0] != 1 {
+		t.Fatalf("the put value changed: %v %v %v", back[:1], ones[:1], err)
+	}
+}
+
 func TestNestedTasksDoNotDeadlock(t *testing.T) {
 	// 1 CPU, and every level blocks in Get: only CPU lending while blocked
 	// lets the 1+3+9 tasks finish.

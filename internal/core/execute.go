@@ -279,12 +279,32 @@ func (e *executor) run(spec *proto.TaskSpec, q *taskQueue, invoke invokeFunc) *p
 	})
 	reply := &proto.TaskReply{WorkerPID: os.Getpid()}
 	args := make([]Arg, len(spec.Args))
+	// Locate every ref argument first, so that the fetches from their
+	// owners overlap instead of costing a round trip each.
+	var located []*object
+	var private []bool
 	for i, a := range spec.Args {
 		if a.Ref == nil {
-			args[i] = Arg{Data: a.Data}
 			continue
 		}
-		o, err := rt.wait(ctx, *a.Ref, false)
+		if located == nil {
+			located = make([]*object, len(spec.Args))
+			private = make([]bool, len(spec.Args))
+		}
+		o, priv, err := rt.locate(*a.Ref, false)
+		if err != nil {
+			reply.Err = e.errInfo(spec, proto.ErrKindSystem, fmt.Errorf("resolving argument %d: %w", i+1, err))
+			return reply
+		}
+		located[i], private[i] = o, priv
+	}
+	for i, a := range spec.Args {
+		if a.Ref == nil {
+			// The spec was decoded for this execution alone.
+			args[i] = Arg{Data: a.Data, Owned: true}
+			continue
+		}
+		o, err := rt.awaitObject(ctx, located[i])
 		if err != nil {
 			reply.Err = e.errInfo(spec, proto.ErrKindSystem, fmt.Errorf("resolving argument %d: %w", i+1, err))
 			return reply
@@ -298,6 +318,7 @@ func (e *executor) run(spec *proto.TaskSpec, q *taskQueue, invoke invokeFunc) *p
 			reply.Err = e.errInfo(spec, proto.ErrKindObjectLost, err)
 			return reply
 		}
+		arg.Owned = private[i] && !arg.View
 		args[i] = arg
 	}
 	result, err, panicked, stack := callSafely(ctx, invoke, args)

@@ -16,16 +16,20 @@ import (
 
 // Arg is one resolved argument as the executor hands it to an invoker:
 // encoded bytes, which are a read-only shared-memory view when View is set.
+// Owned says the bytes belong to this one call and nothing else reads or
+// writes them, so the decoded value may alias them (and be written).
 type Arg struct {
-	Data []byte
-	View bool
+	Data  []byte
+	View  bool
+	Owned bool
 }
 
-// Decode decodes a into a T (zero-copy for raw slices from shared memory).
+// Decode decodes a into a T (zero-copy for raw slices from shared memory
+// or from a buffer the argument owns).
 func Decode[T any](a Arg) (T, error) {
 	var v T
 	var err error
-	if a.View {
+	if a.View || a.Owned {
 		_, err = codec.UnmarshalView(a.Data, &v)
 	} else {
 		err = codec.Unmarshal(a.Data, &v)

@@ -14,7 +14,9 @@ import (
 // with uvarint lengths and counts. Decoding checks every length against
 // the bytes left, so hostile input cannot make it allocate more than the
 // input's size or read past it. Byte slices and strings are copied: the
-// decoded value never aliases the input.
+// decoded value never aliases the input, with one exception: an
+// ObjectReply's Data, which can be large, aliases it (responses arrive in a
+// buffer of their own; see AppendObjectReplyHead).
 
 const binaryFormat byte = 0x01
 
@@ -275,8 +277,14 @@ func appendTaskReply(w wbuf, t *TaskReply) wbuf {
 		w.raw(o.NodeID[:])
 		w.refs(o.Contained)
 	}
-	w.bool(t.Err != nil)
-	if e := t.Err; e != nil {
+	w.errInfo(t.Err)
+	w.i(int64(t.WorkerPID))
+	return w
+}
+
+func (w *wbuf) errInfo(e *ErrorInfo) {
+	w.bool(e != nil)
+	if e != nil {
 		w.b(e.Kind)
 		w.str(e.Func)
 		w.str(e.Msg)
@@ -286,8 +294,53 @@ func appendTaskReply(w wbuf, t *TaskReply) wbuf {
 		w.str(e.CauseType)
 		w.bytes(e.CauseData)
 	}
-	w.i(int64(t.WorkerPID))
+}
+
+// AppendObjectReplyHead appends m's encoding without its Data, which
+// follows it to the end of the message: send the head and then m.Data as
+// one payload (rpc.Conn.ReplyParts) and the value is never copied into a
+// message buffer. Marshal(m) is the same bytes in one slice.
+//
+// The head is padded to a multiple of 8 bytes, so that in a message that
+// starts 8-aligned (as a freshly allocated one does) Data does too, and
+// numeric slices encoded in it can be decoded in place.
+func AppendObjectReplyHead(b []byte, m *ObjectReply) []byte {
+	start := len(b)
+	w := wbuf(b)
+	w.b(binaryFormat)
+	w.bool(m.InStore)
+	w.i(m.Size)
+	w.raw(m.NodeID[:])
+	w.errInfo(m.Err)
+	w.refs(m.Contained)
+	pad := (8 - (len(w)-start+1)%8) % 8
+	w.b(byte(pad))
+	w = append(w, make([]byte, pad)...)
 	return w
+}
+
+// decodeObjectReply decodes an ObjectReply; Data aliases b.
+func decodeObjectReply(b []byte, m *ObjectReply) error {
+	r := &rbuf{b: b}
+	if r.byte1() != binaryFormat {
+		r.fail(errors.New("not a binary object reply"))
+	}
+	*m = ObjectReply{}
+	m.InStore = r.bool()
+	m.Size = r.i()
+	r.fixed(m.NodeID[:])
+	m.Err = r.errInfo()
+	m.Contained = r.refs()
+	if pad := r.byte1(); pad > 7 {
+		r.fail(errors.New("bad padding"))
+	} else {
+		r.next(int(pad))
+	}
+	if r.err == nil && len(r.b) > 0 {
+		m.Data = r.b[:len(r.b):len(r.b)]
+		r.b = nil
+	}
+	return r.done()
 }
 
 func decodeTaskReply(b []byte, t *TaskReply) error {
@@ -308,18 +361,23 @@ func decodeTaskReply(b []byte, t *TaskReply) error {
 			o.Contained = r.refs()
 		}
 	}
-	if r.bool() {
-		e := &ErrorInfo{}
-		e.Kind = r.byte1()
-		e.Func = r.str()
-		e.Msg = r.str()
-		e.Stack = r.str()
-		e.PID = r.int()
-		r.fixed(e.NodeID[:])
-		e.CauseType = r.str()
-		e.CauseData = r.bytes()
-		t.Err = e
-	}
+	t.Err = r.errInfo()
 	t.WorkerPID = r.int()
 	return r.done()
+}
+
+func (r *rbuf) errInfo() *ErrorInfo {
+	if !r.bool() {
+		return nil
+	}
+	e := &ErrorInfo{}
+	e.Kind = r.byte1()
+	e.Func = r.str()
+	e.Msg = r.str()
+	e.Stack = r.str()
+	e.PID = r.int()
+	r.fixed(e.NodeID[:])
+	e.CauseType = r.str()
+	e.CauseData = r.bytes()
+	return e
 }

@@ -72,6 +72,8 @@ func Marshal(v any) ([]byte, error) {
 		return appendTaskSpec(make(wbuf, 0, 256), m), nil
 	case *TaskReply:
 		return appendTaskReply(make(wbuf, 0, 64), m), nil
+	case *ObjectReply:
+		return append(AppendObjectReplyHead(make([]byte, 0, 64+len(m.Data)), m), m.Data...), nil
 	}
 	b, err := encMode.Marshal(v)
 	if err != nil {
@@ -97,6 +99,8 @@ func Unmarshal(b []byte, v any) error {
 		err = decodeTaskSpec(b, m)
 	case *TaskReply:
 		err = decodeTaskReply(b, m)
+	case *ObjectReply:
+		err = decodeObjectReply(b, m)
 	default:
 		err = decMode.Unmarshal(b, v)
 	}

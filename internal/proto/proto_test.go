@@ -110,12 +110,52 @@ func TestTaskReplyRoundTrip(t *testing.T) {
 	}
 }
 
+func TestObjectReplyRoundTripAndAlignment(t *testing.T) {
+	g := ids.NewTaskIDGen()
+	data := make([]byte, 100)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	cases := []*ObjectReply{
+		{Data: data, Size: 100},
+		{InStore: true, Size: 1 << 30, NodeID: ids.NewNodeID()},
+		{Err: &ErrorInfo{Kind: ErrKindObjectLost, Msg: "gone"}},
+		{Data: data[:3], Contained: []ObjRef{{ID: ids.PutID(g.Next(), 1), Owner: Address{WorkerID: ids.NewWorkerID(), Addr: "unix:/w"}}}},
+	}
+	for i, in := range cases {
+		head := AppendObjectReplyHead(nil, in)
+		if len(head)%8 != 0 {
+			t.Errorf("case %d: head is %d bytes, not a multiple of 8", i, len(head))
+		}
+		b := MustMarshal(in)
+		if want := append(append([]byte(nil), head...), in.Data...); !reflect.DeepEqual(b, want) {
+			t.Fatalf("case %d: Marshal differs from head+data", i)
+		}
+		var out ObjectReply
+		if err := Unmarshal(b, &out); err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		if !reflect.DeepEqual(in, &out) {
+			t.Fatalf("case %d: round trip changed the reply:\n%+v\n%+v", i, in, &out)
+		}
+		if len(out.Data) > 0 && &out.Data[0] != &b[len(head)] {
+			t.Fatalf("case %d: Data does not alias the message", i)
+		}
+		for n := range len(head) {
+			if err := Unmarshal(b[:n], &out); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("case %d: truncated at %d: %v", i, n, err)
+			}
+		}
+	}
+}
+
 // FuzzTaskBinary: decoding never panics, and whatever decodes survives a
 // re-encode and decode unchanged (bytes may differ: varints in input need
 // not be minimal).
 func FuzzTaskBinary(f *testing.F) {
 	f.Add(MustMarshal(sampleSpec()))
 	f.Add(MustMarshal(&TaskReply{Returns: []ReturnObj{{Data: []byte("x")}}, Err: &ErrorInfo{Msg: "m"}}))
+	f.Add(MustMarshal(&ObjectReply{Data: []byte("data"), Size: 4, Err: &ErrorInfo{Msg: "m"}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var s TaskSpec
 		if Unmarshal(b, &s) == nil && !hasNaN(s.Resources) {
@@ -129,6 +169,13 @@ func FuzzTaskBinary(f *testing.F) {
 			var again TaskReply
 			if err := Unmarshal(MustMarshal(&r), &again); err != nil || !reflect.DeepEqual(r, again) {
 				t.Fatalf("reply changed through a round trip: %v\n%+v\n%+v", err, r, again)
+			}
+		}
+		var o ObjectReply
+		if Unmarshal(b, &o) == nil {
+			var again ObjectReply
+			if err := Unmarshal(MustMarshal(&o), &again); err != nil || !reflect.DeepEqual(o, again) {
+				t.Fatalf("object reply changed through a round trip: %v\n%+v\n%+v", err, o, again)
 			}
 		}
 	})

@@ -165,8 +165,19 @@ func putHeader(b []byte, n int, kind, method byte, id uint64) {
 
 // send queues one frame and writes it, combining with concurrent senders.
 func (c *Conn) send(kind, method byte, id uint64, payload []byte) error {
-	if len(payload) > MaxFrame {
-		return fmt.Errorf("%w: %d bytes", ErrFrameTooLong, len(payload))
+	return c.sendParts(kind, method, id, payload, nil)
+}
+
+// directMin is the size from which a frame's tail is written from the
+// caller's memory (writev) rather than copied into the write buffer, when
+// no other sender is writing.
+const directMin = 32 << 10
+
+// sendParts sends one frame whose payload is head followed by tail.
+func (c *Conn) sendParts(kind, method byte, id uint64, head, tail []byte) error {
+	n := len(head) + len(tail)
+	if n > MaxFrame {
+		return fmt.Errorf("%w: %d bytes", ErrFrameTooLong, n)
 	}
 	c.wmu.Lock()
 	if c.werr != nil {
@@ -175,12 +186,29 @@ func (c *Conn) send(kind, method byte, id uint64, payload []byte) error {
 		return err
 	}
 	var h [headerSize]byte
-	putHeader(h[:], len(payload), kind, method, id)
+	putHeader(h[:], n, kind, method, id)
 	c.wbuf = append(c.wbuf, h[:]...)
-	c.wbuf = append(c.wbuf, payload...)
-	if c.writing || c.corked > 0 {
-		c.wmu.Unlock()
-		return nil
+	c.wbuf = append(c.wbuf, head...)
+	if c.writing || c.corked > 0 || len(tail) < directMin {
+		c.wbuf = append(c.wbuf, tail...)
+		if c.writing || c.corked > 0 {
+			c.wmu.Unlock()
+			return nil
+		}
+		return c.flushLocked()
+	}
+	// Nobody else is writing: write what is buffered and the tail in one
+	// writev, then go on as flushLocked with whatever was queued meanwhile.
+	c.writing = true
+	out := c.wbuf
+	c.wbuf = c.spare[:0]
+	c.wmu.Unlock()
+	bufs := net.Buffers{out, tail}
+	_, err := bufs.WriteTo(c.nc)
+	c.wmu.Lock()
+	c.recycle(out)
+	if err != nil {
+		return c.writeFailedLocked(err)
 	}
 	return c.flushLocked()
 }
@@ -217,23 +245,34 @@ func (c *Conn) flushLocked() error {
 		c.wmu.Unlock()
 		_, err := c.nc.Write(out)
 		c.wmu.Lock()
-		if cap(out) <= 1<<20 {
-			c.spare = out[:0]
-		} else {
-			c.spare = nil
-		}
+		c.recycle(out)
 		if err != nil {
-			c.werr = fmt.Errorf("%w: %v", ErrClosed, err)
-			c.wbuf = nil
-			c.writing = false
-			c.wmu.Unlock()
-			c.fail(err)
-			return c.werr
+			return c.writeFailedLocked(err)
 		}
 	}
 	c.writing = false
 	c.wmu.Unlock()
 	return nil
+}
+
+// recycle keeps a written buffer for reuse unless it grew big.
+func (c *Conn) recycle(out []byte) {
+	if cap(out) <= 1<<20 {
+		c.spare = out[:0]
+	} else {
+		c.spare = nil
+	}
+}
+
+// writeFailedLocked fails the connection after a write error; called with
+// wmu held, returns with it released.
+func (c *Conn) writeFailedLocked(err error) error {
+	c.werr = fmt.Errorf("%w: %v", ErrClosed, err)
+	c.wbuf = nil
+	c.writing = false
+	c.wmu.Unlock()
+	c.fail(err)
+	return c.werr
 }
 
 var chanPool = sync.Pool{New: func() any { return make(chan result, 1) }}
@@ -340,6 +379,12 @@ func (c *Conn) Send(method byte, payload []byte) error {
 // Reply answers request reqID.
 func (c *Conn) Reply(reqID uint64, payload []byte) error {
 	return c.send(KindResponse, 0, reqID, payload)
+}
+
+// ReplyParts answers request reqID with head followed by tail as one
+// payload. A big tail is written from the caller's memory, not copied.
+func (c *Conn) ReplyParts(reqID uint64, head, tail []byte) error {
+	return c.sendParts(KindResponse, 0, reqID, head, tail)
 }
 
 // ReplyError answers request reqID with an error the caller sees as
