@@ -420,26 +420,42 @@ func (rt *Runtime) Get(ctx context.Context, h *Handle) (Arg, error) {
 // wait returns ref's object once done. cache keeps a borrowed object's
 // record for later Gets (only while the process holds handles to it).
 func (rt *Runtime) wait(ctx context.Context, ref proto.ObjRef, cache bool) (*object, error) {
+	o, _, err := rt.locate(ref, cache)
+	if err != nil {
+		return nil, err
+	}
+	return rt.awaitObject(ctx, o)
+}
+
+// locate returns ref's object record, done or not, and starts fetching it
+// from its owner if this process has no record of it. private says the
+// record is the caller's alone (fetched for it and not kept), so its
+// inline bytes are the caller's too.
+func (rt *Runtime) locate(ref proto.ObjRef, cache bool) (o *object, private bool, err error) {
 	rt.mu.Lock()
 	o, ok := rt.objects[ref.ID]
-	if ok && o.done {
+	if ok {
 		rt.mu.Unlock()
-		return o, nil
+		return o, false, nil
 	}
-	if !ok {
-		if ref.Owner.WorkerID == rt.self.WorkerID {
-			rt.mu.Unlock()
-			return nil, fmt.Errorf("%w: %s was freed (no references remained)", ErrObjectLost, ref.ID)
-		}
-		o = newObject(false)
-		if cache && rt.refs.Tracked(ref.ID) {
-			rt.objects[ref.ID] = o
-		}
+	if ref.Owner.WorkerID == rt.self.WorkerID {
 		rt.mu.Unlock()
-		go rt.fetch(ref, o)
-	} else {
-		rt.mu.Unlock()
+		return nil, false, fmt.Errorf("%w: %s was freed (no references remained)", ErrObjectLost, ref.ID)
 	}
+	o = newObject(false)
+	private = true
+	if cache && rt.refs.Tracked(ref.ID) {
+		rt.objects[ref.ID] = o
+		private = false
+	}
+	rt.mu.Unlock()
+	go rt.fetch(ref, o)
+	return o, private, nil
+}
+
+// awaitObject blocks until o is done, lending this worker's CPU to the
+// node while it waits.
+func (rt *Runtime) awaitObject(ctx context.Context, o *object) (*object, error) {
 	select {
 	case <-o.ready:
 		return o, nil
@@ -503,7 +519,10 @@ func (rt *Runtime) serveGetObject(c *rpc.Conn, reqID uint64, id ids.ObjectID) {
 			Msg: fmt.Sprintf("object %s is not (or no longer) held by its owner", id)}}))
 		return
 	}
-	send := func() { c.Reply(reqID, proto.MustMarshal(o.reply())) }
+	send := func() {
+		m := o.reply()
+		c.ReplyParts(reqID, proto.AppendObjectReplyHead(nil, m), m.Data)
+	}
 	if o.done {
 		rt.mu.Unlock()
 		send()
