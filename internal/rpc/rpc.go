@@ -393,11 +393,37 @@ func (c *Conn) ReplyError(reqID uint64, err error) error {
 	return c.send(KindError, 0, reqID, []byte(err.Error()))
 }
 
+// frameBuffered reports whether r holds a whole frame, so reading it will
+// not block.
+func frameBuffered(r *bufio.Reader) bool {
+	if r.Buffered() < headerSize {
+		return false
+	}
+	h, err := r.Peek(headerSize)
+	return err == nil && r.Buffered()-headerSize >= int(binary.BigEndian.Uint32(h[0:4]))
+}
+
 func (c *Conn) readLoop() {
 	r := bufio.NewReaderSize(c.nc, 64<<10)
 	var h [headerSize]byte
 	var buf []byte
+	// While a run of responses with inline callbacks is already received,
+	// this connection's writes are corked, so that what the callbacks send
+	// in answer (the next pipelined task, say) goes out in one write. The
+	// run ends, and the cork with it, before the loop could block on a read
+	// or hands a request to a handler that might block.
+	held := false
+	release := func() {
+		if held {
+			held = false
+			c.Uncork()
+		}
+	}
+	defer release()
 	for {
+		if held && !frameBuffered(r) {
+			release()
+		}
 		if _, err := io.ReadFull(r, h[:]); err != nil {
 			c.fail(err)
 			return
@@ -424,6 +450,10 @@ func (c *Conn) readLoop() {
 			if !ok {
 				continue // caller gave up
 			}
+			if w.fn != nil && !held && frameBuffered(r) {
+				c.Cork()
+				held = true
+			}
 			if kind == KindError {
 				w.deliver(result{err: &RemoteError{Msg: string(p)}})
 			} else {
@@ -431,6 +461,7 @@ func (c *Conn) readLoop() {
 			}
 			continue
 		}
+		release()
 		if cap(buf) < int(n) {
 			buf = make([]byte, n)
 		}

@@ -2,8 +2,11 @@ package rpc
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -300,5 +303,86 @@ func TestReplyPartsInterleaves(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// countingConn counts Write calls.
+type countingConn struct {
+	net.Conn
+	mu     sync.Mutex
+	writes int
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	c.writes++
+	c.mu.Unlock()
+	return c.Conn.Write(b)
+}
+
+func (c *countingConn) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes
+}
+
+// TestInlineCallbacksBatchWrites: when responses arrive together, what
+// their inline callbacks send goes out in one write, not one per callback.
+func TestInlineCallbacksBatchWrites(t *testing.T) {
+	client, server := net.Pipe()
+	cc := &countingConn{Conn: client}
+	c := newConn(cc, nil)
+	c.start()
+	defer c.Close()
+	const n = 50
+	// The peer: read the n requests, answer them all in one write, then
+	// count the one-way frames the callbacks send.
+	got := make(chan int, 1)
+	go func() {
+		var h [headerSize]byte
+		var ids []uint64
+		for len(ids) < n {
+			if _, err := io.ReadFull(server, h[:]); err != nil {
+				return
+			}
+			io.CopyN(io.Discard, server, int64(binary.BigEndian.Uint32(h[0:4])))
+			ids = append(ids, binary.BigEndian.Uint64(h[6:14]))
+		}
+		var out []byte
+		for _, id := range ids {
+			putHeader(h[:], 1, KindResponse, 0, id)
+			out = append(append(out, h[:]...), 'r')
+		}
+		server.Write(out)
+		notes := 0
+		for notes < n {
+			if _, err := io.ReadFull(server, h[:]); err != nil {
+				return
+			}
+			io.CopyN(io.Discard, server, int64(binary.BigEndian.Uint32(h[0:4])))
+			notes++
+		}
+		got <- notes
+	}()
+	for range n {
+		c.CallInline(methodEcho, []byte("q"), func(_ []byte, err error) {
+			if err == nil {
+				c.Send(methodNote, []byte("next"))
+			}
+		})
+	}
+	before := cc.count()
+	select {
+	case notes := <-got:
+		if notes != n {
+			t.Fatalf("%d notes, want %d", notes, n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the callbacks' frames never arrived")
+	}
+	// All n responses were in the reader's buffer at once (one 1 KiB
+	// write into a 64 KiB buffer), so the n notes need only a few writes.
+	if w := cc.count() - before; w > 3 {
+		t.Fatalf("%d writes for %d notes sent from inline callbacks; want them batched", w, n)
 	}
 }
