@@ -20,7 +20,10 @@ import (
 // object is this process's record of an object it owns (from creation to
 // free) or has fetched as a borrower (while it holds refs).
 type object struct {
-	done      bool
+	done bool
+	// ready is made only when someone must block on the object (most
+	// objects are done before anyone asks), and closed when it is done.
+	// Guarded by rt.mu.
 	ready     chan struct{}
 	data      []byte // inline encoding
 	inStore   bool
@@ -29,11 +32,24 @@ type object struct {
 	err       *proto.ErrorInfo
 	contained []proto.ObjRef
 	owned     bool
+	// task is the pending task that returns this object (owner side).
+	task *task
 	// onDone run (outside the lock) once the object is done.
 	onDone []func()
 }
 
-func newObject(owned bool) *object { return &object{ready: make(chan struct{}), owned: owned} }
+func newObject(owned bool) *object { return &object{owned: owned} }
+
+// readyChan is closed once o is done; the caller holds rt.mu.
+func (o *object) readyChan() <-chan struct{} {
+	if o.ready == nil {
+		o.ready = make(chan struct{})
+		if o.done {
+			close(o.ready)
+		}
+	}
+	return o.ready
+}
 
 // complete marks o done; the caller holds mu and runs the returned
 // callbacks after unlocking.
@@ -42,7 +58,9 @@ func (o *object) complete() []func() {
 		return nil
 	}
 	o.done = true
-	close(o.ready)
+	if o.ready != nil {
+		close(o.ready)
+	}
 	cbs := o.onDone
 	o.onDone = nil
 	return cbs
@@ -63,6 +81,10 @@ func runAll(fs []func()) {
 // reference is dropped.
 type Handle struct {
 	ref proto.ObjRef
+	x   *handleExtra // rare parts, kept out of line: one Handle per object
+}
+
+type handleExtra struct {
 	// multi holds the handles of a multi-return task (NumReturns > 1).
 	multi []*Handle
 	// err is set on handles made for a call that failed before submission.
@@ -76,16 +98,26 @@ func (h *Handle) ID() ids.ObjectID { return h.ref.ID }
 func (h *Handle) Ref() proto.ObjRef { return h.ref }
 
 // Multi returns the per-return handles of a multi-return call.
-func (h *Handle) Multi() []*Handle { return h.multi }
+func (h *Handle) Multi() []*Handle {
+	if h.x == nil {
+		return nil
+	}
+	return h.x.multi
+}
 
 // Err is the error a call failed with before it could be submitted.
-func (h *Handle) Err() error { return h.err }
+func (h *Handle) Err() error {
+	if h.x == nil {
+		return nil
+	}
+	return h.x.err
+}
 
 // Refs lists the wire refs the handle stands for.
 func (h *Handle) Refs() []proto.ObjRef {
-	if h.multi != nil {
-		out := make([]proto.ObjRef, len(h.multi))
-		for i, m := range h.multi {
+	if h.Multi() != nil {
+		out := make([]proto.ObjRef, len(h.Multi()))
+		for i, m := range h.Multi() {
 			out[i] = m.ref
 		}
 		return out
@@ -98,10 +130,10 @@ func (h *Handle) Refs() []proto.ObjRef {
 
 // FailedHandle is a handle whose Get returns err (a call rejected at the
 // caller, e.g. a wrong argument type).
-func FailedHandle(err error) *Handle { return &Handle{err: err} }
+func FailedHandle(err error) *Handle { return &Handle{x: &handleExtra{err: err}} }
 
 // MultiHandle bundles the handles of a multi-return call.
-func MultiHandle(hs []*Handle) *Handle { return &Handle{multi: hs} }
+func MultiHandle(hs []*Handle) *Handle { return &Handle{x: &handleExtra{multi: hs}} }
 
 var current atomic.Pointer[Runtime]
 
@@ -116,9 +148,18 @@ func Current() *Runtime { return current.Load() }
 func (rt *Runtime) trackLocked(ref proto.ObjRef, owned bool) (*Handle, RefAction) {
 	h := &Handle{ref: ref}
 	act := rt.refs.AddLocal(ref, owned)
-	runtime.AddCleanup(h, rt.dropHandle, ref.ID)
+	runtime.AddCleanup(h, dropHandle, handleKey{rt, ref.ID})
 	return h, act
 }
+
+// handleKey is what a handle's cleanup needs: a top-level function and a
+// plain value, so that registering it allocates as little as possible.
+type handleKey struct {
+	rt *Runtime
+	id ids.ObjectID
+}
+
+func dropHandle(k handleKey) { k.rt.dropHandle(k.id) }
 
 func (rt *Runtime) dropHandle(id ids.ObjectID) {
 	rt.mu.Lock()
@@ -409,8 +450,8 @@ func (rt *Runtime) argOf(id ids.ObjectID, o *object) (Arg, error) {
 
 // Get waits for a handle's value.
 func (rt *Runtime) Get(ctx context.Context, h *Handle) (Arg, error) {
-	if h.err != nil {
-		return Arg{}, h.err
+	if h.Err() != nil {
+		return Arg{}, h.Err()
 	}
 	a, err := rt.Resolve(ctx, h.ref)
 	runtime.KeepAlive(h)
@@ -456,11 +497,13 @@ func (rt *Runtime) locate(ref proto.ObjRef, cache bool) (o *object, private bool
 // awaitObject blocks until o is done, lending this worker's CPU to the
 // node while it waits.
 func (rt *Runtime) awaitObject(ctx context.Context, o *object) (*object, error) {
-	select {
-	case <-o.ready:
+	rt.mu.Lock()
+	if o.done {
+		rt.mu.Unlock()
 		return o, nil
-	default:
 	}
+	ready := o.readyChan()
+	rt.mu.Unlock()
 	rt.setBlocked(true)
 	defer rt.setBlocked(false)
 	// Tasks pipelined behind this one on this worker must not wait for it:
@@ -472,7 +515,7 @@ func (rt *Runtime) awaitObject(ctx context.Context, o *object) (*object, error) 
 		rt.exec.unstickQueues() // a context not derived from the task's
 	}
 	select {
-	case <-o.ready:
+	case <-ready:
 		return o, nil
 	case <-ctx.Done():
 		return nil, ctxErr(ctx)
@@ -550,7 +593,7 @@ func (rt *Runtime) Wait(ctx context.Context, hs []*Handle, num int, timeout time
 		return nil, fmt.Errorf("%w: Wait for %d of %d refs", ErrInvalidArgument, num, len(hs))
 	}
 	isDone := func(h *Handle) bool {
-		if h.err != nil {
+		if h.Err() != nil {
 			return true
 		}
 		o, ok := rt.objects[h.ref.ID]

@@ -26,8 +26,10 @@ type RefCounter struct {
 }
 
 type refState struct {
-	owned     bool
-	owner     proto.Address
+	owned bool
+	// owner is a borrowed object's owner (nil for owned objects: most
+	// states are, and an Address is 48 bytes).
+	owner     *proto.Address
 	local     int
 	submitted int
 	remote    map[ids.WorkerID]int
@@ -57,7 +59,11 @@ func NewRefCounter() *RefCounter { return &RefCounter{refs: make(map[ids.ObjectI
 func (r *RefCounter) state(ref proto.ObjRef, owned bool) *refState {
 	s, ok := r.refs[ref.ID]
 	if !ok {
-		s = &refState{owned: owned, owner: ref.Owner}
+		s = &refState{owned: owned}
+		if !owned {
+			owner := ref.Owner
+			s.owner = &owner
+		}
 		r.refs[ref.ID] = s
 	}
 	return s
@@ -94,7 +100,7 @@ func (r *RefCounter) AddLocal(ref proto.ObjRef, owned bool) RefAction {
 	s.local++
 	if !s.owned && !s.registered {
 		s.registered = true
-		return RefAction{Register: &proto.ObjRef{ID: ref.ID, Owner: s.owner}}
+		return RefAction{Register: &proto.ObjRef{ID: ref.ID, Owner: *s.owner}}
 	}
 	return RefAction{}
 }
@@ -207,7 +213,7 @@ func (r *RefCounter) check(id ids.ObjectID, s *refState) RefAction {
 		return RefAction{Free: id, Contained: s.contains}
 	}
 	if s.registered {
-		return RefAction{Release: &proto.ObjRef{ID: id, Owner: s.owner}}
+		return RefAction{Release: &proto.ObjRef{ID: id, Owner: *s.owner}}
 	}
 	return RefAction{}
 }

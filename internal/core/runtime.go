@@ -69,7 +69,6 @@ type Runtime struct {
 	objects  map[ids.ObjectID]*object
 	conns    map[string]*peerConn
 	classes  map[string]*schedClass
-	inflight map[ids.TaskID]*task
 	actors   map[ids.ActorID]*actorClient
 	leaseSeq uint64
 	closed   bool
@@ -125,7 +124,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		cfg: cfg, reg: cfg.Registry, inline: cfg.InlineLimit, log: cfg.Logger,
 		tasks: ids.NewTaskIDGen(), refs: NewRefCounter(),
 		objects: make(map[ids.ObjectID]*object), conns: make(map[string]*peerConn),
-		classes: make(map[string]*schedClass), inflight: make(map[ids.TaskID]*task),
+		classes: make(map[string]*schedClass),
 		actors: make(map[ids.ActorID]*actorClient), ready: make(chan struct{}), spillTries: map[uint64]int{}, epoch: make(chan struct{}),
 	}
 	rt.exec.init(rt)

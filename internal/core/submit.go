@@ -34,6 +34,10 @@ type preparedOpts struct {
 	floats map[string]float64 // validated, zeros dropped; read-only
 	key    string             // scheduling class
 	err    error
+	// The scheduling strategy, as in TaskOptions.
+	strategy string
+	affinity ids.NodeID
+	soft     bool
 }
 
 func prepare(o *TaskOptions) *preparedOpts {
@@ -45,7 +49,7 @@ func prepare(o *TaskOptions) *preparedOpts {
 	if o.Strategy != "" {
 		key += "|" + o.Strategy + "|" + o.AffinityNode.String() + fmt.Sprint(o.AffinitySoft)
 	}
-	return &preparedOpts{floats: res.Floats(), key: key}
+	return &preparedOpts{floats: res.Floats(), key: key, strategy: o.Strategy, affinity: o.AffinityNode, soft: o.AffinitySoft}
 }
 
 // PrepareTaskOptions precomputes what every call with these options shares
@@ -86,7 +90,6 @@ type TaskOptions struct {
 
 type task struct {
 	spec      proto.TaskSpec
-	returns   []ids.ObjectID
 	pins      []proto.ObjRef
 	deps      int
 	queued    bool
@@ -94,13 +97,14 @@ type task struct {
 	lease     *lease
 	actor     *actorClient
 	sent      bool // actor call pushed
+	finished  bool // finishLocked ran
 	retries   int  // actor calls: retries left (-1 forever)
-	strategy  string
-	affinity  ids.NodeID
-	soft      bool
-	classKey  string
-	pushedAt  time.Time
+	prep      *preparedOpts
+	pushedAt  time.Duration // since clockStart (monotonic, and 8 bytes)
 }
+
+// clockStart is the origin of task.pushedAt.
+var clockStart = time.Now()
 
 type schedClass struct {
 	key           string
@@ -134,10 +138,10 @@ func (rt *Runtime) prepareArgs(ctx context.Context, args []ArgIn) ([]proto.Arg, 
 	inlined := 0
 	for i, a := range args {
 		if a.Handle != nil {
-			if a.Handle.err != nil {
-				return nil, nil, nil, a.Handle.err
+			if a.Handle.Err() != nil {
+				return nil, nil, nil, a.Handle.Err()
 			}
-			if a.Handle.multi != nil {
+			if a.Handle.Multi() != nil {
 				return nil, nil, nil, fmt.Errorf("%w: argument %d is a multi-return bundle; pass one of its refs", ErrInvalidArgument, i+1)
 			}
 			r := a.Handle.ref
@@ -203,7 +207,7 @@ func (rt *Runtime) submit(fn string, args []ArgIn, opts TaskOptions, actor *acto
 		Resources: p.floats, MaxRetries: opts.MaxRetries, RetryExceptions: opts.RetryExceptions,
 		Owner: rt.self, ReturnsAsSlice: opts.ReturnsAsSlice,
 	}, pins: pins, actor: actor, retries: opts.MaxTaskRetries}
-	t.strategy, t.affinity, t.soft, t.classKey = opts.Strategy, opts.AffinityNode, opts.AffinitySoft, p.key
+	t.prep = p
 	if actor != nil {
 		t.spec.ActorID = actor.id
 	}
@@ -218,11 +222,11 @@ func (rt *Runtime) submit(fn string, args []ArgIn, opts TaskOptions, actor *acto
 		id := ids.ReturnID(tid, i)
 		ref := proto.ObjRef{ID: id, Owner: rt.self}
 		rt.refs.Own(ref)
-		rt.objects[id] = newObject(true)
+		o := newObject(true)
+		o.task = t
+		rt.objects[id] = o
 		hs[i], _ = rt.trackLocked(ref, true)
-		t.returns = append(t.returns, id)
 	}
-	rt.inflight[tid] = t
 	if actor != nil {
 		actor.queue = append(actor.queue, t)
 	}
@@ -335,10 +339,10 @@ func (rt *Runtime) readyLocked(t *task) effects {
 		t.queued = true
 		return rt.flushActorLocked(t.actor)
 	}
-	key := t.classKey
-	c, ok := rt.classes[key]
+	p := t.prep
+	c, ok := rt.classes[p.key]
 	if !ok {
-		c = &schedClass{key: key, res: t.spec.Resources, strategy: t.strategy, affinity: t.affinity, soft: t.soft, leases: map[*lease]struct{}{}}
+		c = &schedClass{key: p.key, res: t.spec.Resources, strategy: p.strategy, affinity: p.affinity, soft: p.soft, leases: map[*lease]struct{}{}}
 		rt.classes[c.key] = c
 	}
 	t.queued = true
@@ -366,7 +370,7 @@ func (rt *Runtime) dispatchLocked(c *schedClass) effects {
 		c.queue = c.queue[1:]
 		t.queued = false
 		t.lease = free
-		t.pushedAt = time.Now()
+		t.pushedAt = time.Since(clockStart)
 		free.inflight++
 		if free.idle != nil {
 			free.idle.Stop()
@@ -494,7 +498,7 @@ func (rt *Runtime) onReply(t *task, l *lease, b []byte, err error) {
 	l.inflight--
 	if err == nil {
 		// Exponential moving average of the class's task round trip.
-		d := time.Since(t.pushedAt)
+		d := time.Since(clockStart) - t.pushedAt
 		if l.class.avgRTT == 0 {
 			l.class.avgRTT = d
 		} else {
@@ -547,21 +551,22 @@ func (rt *Runtime) onReply(t *task, l *lease, b []byte, err error) {
 // its arguments.
 func (rt *Runtime) finishLocked(t *task, reply *proto.TaskReply, errInfo *proto.ErrorInfo) effects {
 	var eff effects
-	if _, ok := rt.inflight[t.spec.TaskID]; !ok {
+	if t.finished {
 		return eff
 	}
-	delete(rt.inflight, t.spec.TaskID)
+	t.finished = true
 	if t.actor != nil {
 		t.actor.remove(t)
 	}
-	if errInfo == nil && (reply == nil || len(reply.Returns) != len(t.returns)) {
+	if errInfo == nil && (reply == nil || len(reply.Returns) != t.spec.NumReturns) {
 		n := 0
 		if reply != nil {
 			n = len(reply.Returns)
 		}
-		errInfo = &proto.ErrorInfo{Kind: proto.ErrKindSystem, Func: t.spec.Func, Msg: fmt.Sprintf("worker returned %d results, want %d", n, len(t.returns))}
+		errInfo = &proto.ErrorInfo{Kind: proto.ErrKindSystem, Func: t.spec.Func, Msg: fmt.Sprintf("worker returned %d results, want %d", n, t.spec.NumReturns)}
 	}
-	for i, id := range t.returns {
+	for i := range t.spec.NumReturns {
+		id := ids.ReturnID(t.spec.TaskID, i)
 		o, ok := rt.objects[id]
 		if !ok {
 			// Nobody holds a ref any more: drop the result.
@@ -574,6 +579,7 @@ func (rt *Runtime) finishLocked(t *task, reply *proto.TaskReply, errInfo *proto.
 			}
 			continue
 		}
+		o.task = nil
 		if errInfo != nil {
 			o.err = errInfo
 		} else {
@@ -593,15 +599,18 @@ func (rt *Runtime) finishLocked(t *task, reply *proto.TaskReply, errInfo *proto.
 // ErrTaskCancelled; a running one has its context cancelled, or with force
 // its worker killed. Cancelling a finished task does nothing.
 func (rt *Runtime) Cancel(h *Handle, force bool) error {
-	if h.err != nil {
+	if h.Err() != nil {
 		return nil
 	}
-	if h.multi != nil {
-		h = h.multi[0]
+	if h.Multi() != nil {
+		h = h.Multi()[0]
 	}
 	rt.mu.Lock()
-	t, ok := rt.inflight[h.ref.ID.Task()]
-	if !ok {
+	var t *task
+	if o, ok := rt.objects[h.ref.ID]; ok && o.task != nil && !o.task.finished {
+		t = o.task
+	}
+	if t == nil {
 		rt.mu.Unlock()
 		if h.ref.Owner.WorkerID != rt.self.WorkerID {
 			return fmt.Errorf("%w: only the owner of a ref can cancel its task", ErrInvalidArgument)
