@@ -125,7 +125,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		tasks: ids.NewTaskIDGen(), refs: NewRefCounter(),
 		objects: make(map[ids.ObjectID]*object), conns: make(map[string]*peerConn),
 		classes: make(map[string]*schedClass),
-		actors: make(map[ids.ActorID]*actorClient), ready: make(chan struct{}), spillTries: map[uint64]int{}, epoch: make(chan struct{}),
+		actors:  make(map[ids.ActorID]*actorClient), ready: make(chan struct{}), spillTries: map[uint64]int{}, epoch: make(chan struct{}),
 	}
 	rt.exec.init(rt)
 	sockDir := session.SocketDir(cfg.SessionDir)
