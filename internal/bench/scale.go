@@ -370,6 +370,7 @@ func manyQueuedTasks(ctx context.Context, n int) (string, error) {
 		pending[i] = scaleNoop.Remote()
 	}
 	submit := time.Since(submitStart)
+	queuedRSS := statusBytes("VmRSS:")
 	if _, err := ray.KVPut(ctx, release, []byte("1"), true); err != nil {
 		return "", err
 	}
@@ -381,5 +382,5 @@ func manyQueuedTasks(ctx context.Context, n int) (string, error) {
 	if _, err := ray.GetAll(ctx, blockers...); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%d CPUs held; submitting took %.2fs", cpus, submit.Seconds()), nil
+	return fmt.Sprintf("%d CPUs held; submitting took %.2fs; driver RSS with all %d queued: %s", cpus, submit.Seconds(), n, fmtBytes(queuedRSS)), nil
 }

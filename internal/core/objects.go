@@ -60,6 +60,7 @@ func (o *object) complete() []func() {
 	o.done = true
 	if o.ready != nil {
 		close(o.ready)
+		o.ready = nil // the waiters hold it; later ones see done
 	}
 	cbs := o.onDone
 	o.onDone = nil
