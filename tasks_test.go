@@ -274,3 +274,42 @@ func TestShutdownLeavesNothing(t *testing.T) {
 	}
 	runtime.GC()
 }
+
+// quickOrSlow returns at once for d == 0, else after sleeping d.
+var quickOrSlow = ray.Func1(func(d time.Duration) int {
+	time.Sleep(d)
+	return int(d / time.Millisecond)
+})
+
+// TestPipelinedReplyNotHeldBehindLongTask: a worker holds back a finished
+// task's reply while more tasks are queued behind it (to send replies
+// together), but only briefly: a long task queued behind a short one must
+// not delay the short one's result until it ends.
+func TestPipelinedReplyNotHeldBehindLongTask(t *testing.T) {
+	ctx := start(t, ray.NumCPUs(1))
+	// Quick round trips turn on pipelining for the class.
+	for range 50 {
+		refs := make([]ray.Ref[int], 20)
+		for i := range refs {
+			refs[i] = quickOrSlow.Remote(time.Duration(0))
+		}
+		if _, err := ray.GetAll(ctx, refs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const slow = time.Second
+	for range 2 {
+		short := quickOrSlow.Remote(time.Duration(0))
+		long := quickOrSlow.Remote(slow)
+		begin := time.Now()
+		if _, err := ray.Get(ctx, short); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(begin); took > slow/2 {
+			t.Fatalf("the short task's result took %v: held behind the long task", took)
+		}
+		if v, err := ray.Get(ctx, long); err != nil || v != 1000 {
+			t.Fatalf("long task: %v, %v", v, err)
+		}
+	}
+}

@@ -8,8 +8,10 @@ import (
 	"reflect"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/goray/ray/internal/ids"
 	"github.com/goray/ray/internal/proto"
@@ -88,7 +90,7 @@ func (e *executor) push(c *rpc.Conn, reqID uint64, spec *proto.TaskSpec) {
 				}
 				return f.Invoke(ctx, args)
 			})
-			c.Reply(reqID, proto.MustMarshal(reply))
+			q.reply(c, reqID, proto.MustMarshal(reply))
 		})
 	}
 }
@@ -105,6 +107,53 @@ type taskQueue struct {
 	// any does, tasks pushed behind it get a goroutine of their own, since
 	// the blocked task may be waiting for them.
 	blocked int
+	// held lists the connections corked by reply: while more tasks are
+	// queued, replies wait to go out together, until the queue is empty or
+	// replyHold has passed since the first of them (flushTimer).
+	held       []*rpc.Conn
+	flushTimer *time.Timer
+}
+
+// replyHold bounds how long a finished task's reply may wait for the tasks
+// queued behind it, so that a long task does not delay the replies of the
+// short ones before it by more than this.
+const replyHold = 100 * time.Microsecond
+
+// reply sends a task's reply on c; with more tasks queued it holds the
+// reply back to go out with theirs (one write for a pipelined batch).
+func (q *taskQueue) reply(c *rpc.Conn, reqID uint64, payload []byte) {
+	if q == nil {
+		c.Reply(reqID, payload)
+		return
+	}
+	q.mu.Lock()
+	if len(q.tasks) > 0 && q.blocked == 0 && !slices.Contains(q.held, c) {
+		c.Cork()
+		q.held = append(q.held, c)
+		if len(q.held) == 1 {
+			if q.flushTimer == nil {
+				q.flushTimer = time.AfterFunc(replyHold, q.flush)
+			} else {
+				q.flushTimer.Reset(replyHold)
+			}
+		}
+	}
+	q.mu.Unlock()
+	c.Reply(reqID, payload)
+}
+
+// flush sends the replies reply held back.
+func (q *taskQueue) flush() {
+	q.mu.Lock()
+	held := q.held
+	q.held = nil
+	if q.flushTimer != nil && len(held) > 0 {
+		q.flushTimer.Stop()
+	}
+	q.mu.Unlock()
+	for _, c := range held {
+		c.Uncork()
+	}
 }
 
 // block and unblock bracket a task of q waiting in Get.
@@ -112,7 +161,11 @@ func (q *taskQueue) block() {
 	q.mu.Lock()
 	q.blocked++
 	waiting := len(q.tasks) > 0
+	held := len(q.held) > 0
 	q.mu.Unlock()
+	if held {
+		q.flush() // what it waits for may need those replies
+	}
 	if waiting {
 		go q.drain()
 	}
@@ -194,7 +247,11 @@ func (q *taskQueue) drain() {
 	for {
 		q.mu.Lock()
 		if len(q.tasks) == 0 {
+			held := len(q.held) > 0
 			q.mu.Unlock()
+			if held {
+				q.flush()
+			}
 			return
 		}
 		f := q.tasks[0]
@@ -449,7 +506,7 @@ func (e *executor) actorCall(c *rpc.Conn, reqID uint64, spec *proto.TaskSpec) {
 			Func: spec.Func, Msg: "this worker does not host actor " + spec.ActorID.String()}}))
 		return
 	}
-	call := func(*taskQueue) {
+	call := func(q *taskQueue) {
 		reply := e.run(spec, nil, func(ctx context.Context, args []Arg) (any, error) {
 			m, ok := e.rt.reg.Method(spec.Func)
 			if !ok {
@@ -457,7 +514,7 @@ func (e *executor) actorCall(c *rpc.Conn, reqID uint64, spec *proto.TaskSpec) {
 			}
 			return m.Invoke(ctx, a.inst, args)
 		})
-		c.Reply(reqID, proto.MustMarshal(reply))
+		q.reply(c, reqID, proto.MustMarshal(reply))
 	}
 	if a.sem != nil {
 		go func() {
