@@ -43,23 +43,29 @@ func registerActor[S any](newFn any, args []reflect.Type, invoke func(contextT, 
 
 // methodBase is a registered method plus per-call options.
 type methodBase struct {
-	m   *core.Method
-	cfg callConfig
+	m    *core.Method
+	cfg  callConfig
+	opts core.TaskOptions // prepared from cfg once
+}
+
+func newMethodBase(m *core.Method, cfg callConfig) *methodBase {
+	return &methodBase{m: m, cfg: cfg, opts: core.PrepareTaskOptions(cfg.taskOptions(true))}
 }
 
 func (b *methodBase) with(opts []CallOption) *methodBase {
-	nb := &methodBase{m: b.m, cfg: b.cfg}
+	cfg := b.cfg
+	cfg.resources = cloneMap(b.cfg.resources)
 	for _, o := range opts {
-		o.applyCall(&nb.cfg)
+		o.applyCall(&cfg)
 	}
-	return nb
+	return newMethodBase(b.m, cfg)
 }
 
 func registerMethod[S any](fn any, args []reflect.Type, result reflect.Type, invoke func(contextT, any, []core.Arg) (any, error)) *methodBase {
 	name, loc := funcName(fn)
 	m := &core.Method{Name: name, Loc: loc, Actor: reflect.TypeFor[*S](), ArgTypes: args, Result: result, Invoke: invoke}
 	core.Default.AddMethod(m)
-	return &methodBase{m: m, cfg: callConfig{numReturns: 1}}
+	return newMethodBase(m, callConfig{numReturns: 1})
 }
 
 // ActorHandle refers to a live actor of type S. Handles can be passed to
@@ -149,7 +155,7 @@ func (b *methodBase) remote(a actorRef, loc callSite, args []any) *core.Handle {
 	if err != nil {
 		return core.FailedHandle(err)
 	}
-	opts := b.cfg.taskOptions(true)
+	opts := b.opts // MaxTaskRetries and MaxRetries do not change what was prepared
 	opts.MaxTaskRetries = a.maxTaskRetries
 	opts.MaxRetries = 0
 	hs := rt.SubmitActor(a.id, b.m.Name, in, opts)

@@ -171,6 +171,9 @@ func (c *callConfig) taskOptions(forActor bool) core.TaskOptions {
 // one becomes the zero ID, which no node has (a hard affinity to it fails
 // with ErrUnschedulable).
 func parseNodeID(s string) ids.NodeID {
+	if s == "" {
+		return ids.NodeID{}
+	}
 	id, _ := ids.ParseNodeID(s)
 	return id
 }

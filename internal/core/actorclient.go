@@ -22,15 +22,34 @@ type actorClient struct {
 	restarts  int // the incarnation we talk to
 	dead      *proto.ErrorInfo
 	queue     []*task // unfinished calls, in submission order
+	// sentPrefix: queue[:sentPrefix] are all sent (a hint kept exact
+	// enough that flushing does not rescan the calls in flight).
+	sentPrefix int
 }
 
+// remove drops a finished or cancelled call. Calls mostly finish in
+// order, so the front is the usual case and costs no copying.
 func (a *actorClient) remove(t *task) {
 	for i, q := range a.queue {
 		if q == t {
-			a.queue = append(a.queue[:i], a.queue[i+1:]...)
+			if i < a.sentPrefix {
+				a.sentPrefix--
+			}
+			if i == 0 {
+				a.queue[0] = nil
+				a.queue = a.queue[1:]
+			} else {
+				a.queue = append(a.queue[:i], a.queue[i+1:]...)
+			}
 			return
 		}
 	}
+}
+
+// resend marks an in-flight call to be sent again (to a restarted actor).
+func (a *actorClient) resend(t *task) {
+	t.sent = false
+	a.sentPrefix = 0
 }
 
 // ActorOptions configure actor creation.
@@ -179,16 +198,22 @@ func (rt *Runtime) flushActorLocked(ac *actorClient) effects {
 		}
 		return eff
 	}
-	for _, t := range ac.queue {
+	for i := ac.sentPrefix; i < len(ac.queue); i++ {
+		t := ac.queue[i]
 		if t.sent {
+			if i == ac.sentPrefix {
+				ac.sentPrefix++
+			}
 			continue
 		}
 		if !t.queued {
 			break // a call waiting on its arguments holds back later calls
 		}
 		t.sent = true
+		if i == ac.sentPrefix {
+			ac.sentPrefix++
+		}
 		conn := ac.conn
-		t := t
 		conn.CallInline(proto.WorkerPushTask, proto.MustMarshal(&t.spec), func(b []byte, err error) { rt.onActorReply(t, conn, b, err) })
 	}
 	return eff
@@ -252,7 +277,7 @@ func (rt *Runtime) onActorReply(t *task, conn *rpc.Conn, b []byte, err error) {
 			if t.retries > 0 {
 				t.retries--
 			}
-			t.sent = false
+			ac.resend(t)
 			t.spec.Attempt++
 		default:
 			ac.remove(t)

@@ -329,7 +329,19 @@ func (n *Node) do(acts []Action) {
 	for _, a := range acts {
 		switch a.Kind {
 		case ActStartWorker:
-			go n.startWorkerFor(a.Worker, a.Job)
+			// Close waits for starts in progress; the Add is ordered
+			// before its Wait by n.mu and the stopping flag.
+			n.mu.Lock()
+			if n.stopping {
+				n.mu.Unlock()
+				continue
+			}
+			n.wg.Add(1)
+			n.mu.Unlock()
+			go func() {
+				defer n.wg.Done()
+				n.startWorkerFor(a.Worker, a.Job)
+			}()
 		case ActGrant:
 			n.mu.Lock()
 			p := n.procs[a.Worker]
