@@ -499,7 +499,9 @@ func (n *Node) doPull(m *proto.PullObject) error {
 		}
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	// OpenFile holds the file's lock while we write: the store must not
+	// recycle it under us (it may itself be a recycled file).
+	f, err := objstore.OpenFile(path, os.O_WRONLY)
 	if err != nil {
 		n.store.Abort(m.ID)
 		return err
@@ -576,7 +578,9 @@ func (n *Node) readObject(m *proto.ReadObject) ([]byte, error) {
 		}
 		n.mu.Unlock()
 	}
-	f, err := os.Open(path)
+	// OpenFile holds the file's lock while we read, so that a Delete
+	// meanwhile cannot recycle the file and change the bytes.
+	f, err := objstore.OpenFile(path, os.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}

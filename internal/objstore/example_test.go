@@ -54,5 +54,5 @@ func Example() {
 	fmt.Printf("%+v\n", s.Stats())
 	// Output:
 	// 1048576 hello
-	// {Capacity:1073741824 Used:1048576 NumObjects:1 NumSealed:1 NumWaiting:0}
+	// {Capacity:1073741824 Used:1048576 NumObjects:1 NumSealed:1 NumWaiting:0 Pooled:0 NumPooled:0}
 }

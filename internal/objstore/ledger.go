@@ -16,6 +16,14 @@ import (
 // wait, later requests queue behind it even if they would fit, so that a large
 // object is not starved by a stream of small ones (Ray's plasma create queue
 // is FIFO too).
+//
+// The ledger also counts the pool: files of deleted objects that the store
+// keeps to recycle for later objects instead of unlinking them (see
+// pool.go). Pooled bytes are memory the store still holds, so they count
+// against the capacity, but they never make a request wait: a grant only
+// needs used+size <= capacity, and the Create that was granted then evicts
+// pooled files (unpool) until excess() is zero, before it makes its own
+// file.
 
 // waitState is where a reservation request stands.
 type waitState uint8
@@ -56,8 +64,11 @@ type waiter struct {
 // The zero value is not usable: set capacity.
 type ledger struct {
 	capacity int64
-	used     int64
-	queue    []*waiter
+	used     int64 // bytes granted to objects
+	// pooled is the size of the files in the pool; poolLimit bounds it
+	// (0: no pool).
+	pooled, poolLimit int64
+	queue             []*waiter
 }
 
 // reserve asks for w.size bytes at time now. It grants the request at once
@@ -133,6 +144,32 @@ func (l *ledger) drain() (cancelled []*waiter) {
 		w.state = waitCancelled
 	}
 	return cancelled
+}
+
+// pool reports whether a freed file of size bytes may join the pool: it must
+// fit the pool's budget and, with the objects and the files already
+// pooled, the capacity. If so it is counted as pooled.
+func (l *ledger) pool(size int64) bool {
+	if size <= 0 || l.pooled+size > l.poolLimit || l.used+l.pooled+size > l.capacity {
+		return false
+	}
+	l.pooled += size
+	return true
+}
+
+// unpool records that a pooled file of size bytes left the pool, reused for
+// a new object or evicted.
+func (l *ledger) unpool(size int64) {
+	if size < 0 || size > l.pooled {
+		panic(fmt.Sprintf("objstore: ledger unpools %d bytes with %d pooled", size, l.pooled))
+	}
+	l.pooled -= size
+}
+
+// excess is how many pooled bytes must be evicted for the objects and the
+// pool to fit the capacity again (after a grant that counted on them).
+func (l *ledger) excess() int64 {
+	return max(0, l.used+l.pooled-l.capacity)
 }
 
 func (l *ledger) grant(out []*waiter) []*waiter {

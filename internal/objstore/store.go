@@ -48,6 +48,12 @@ type Config struct {
 	// (by Delete or Abort) before failing with ErrObjectStoreFull.
 	// 0 means DefaultFullGracePeriod; negative means fail at once.
 	FullGracePeriod time.Duration
+	// MaxPooled bounds the bytes of deleted objects' files the store keeps
+	// to recycle for new objects (see "Recycling" in the package
+	// documentation). They count against Capacity and are evicted when a
+	// new object needs the room. 0 means Capacity/2; negative disables
+	// recycling.
+	MaxPooled int64
 }
 
 // Stats is a snapshot of a Store's accounting.
@@ -57,6 +63,8 @@ type Stats struct {
 	NumObjects int   // objects created and not deleted or aborted
 	NumSealed  int   // of which sealed
 	NumWaiting int   // Create calls waiting for capacity
+	Pooled     int64 // bytes of free files kept for reuse (evictable)
+	NumPooled  int   // free files kept for reuse
 }
 
 type objState uint8
@@ -90,7 +98,8 @@ type Store struct {
 	sealWait map[ids.ObjectID]*sealWait
 	// numObjects and numSealed count unsealed+sealed and sealed objects.
 	numObjects, numSealed int
-	trashSeq              uint64         // names files being deleted
+	trashSeq              uint64         // names files being deleted or pooled
+	pool                  []pooledFile   // free files to reuse, oldest first
 	files                 sync.WaitGroup // Create calls making a file
 	closed                bool
 	closedCh              chan struct{}
@@ -118,10 +127,14 @@ func Open(cfg Config) (*Store, error) {
 	if grace == 0 {
 		grace = DefaultFullGracePeriod
 	}
+	pooled := min(cfg.MaxPooled, cfg.Capacity)
+	if pooled == 0 {
+		pooled = cfg.Capacity / 2
+	}
 	return &Store{
 		dir:      dir,
 		grace:    grace,
-		led:      ledger{capacity: cfg.Capacity},
+		led:      ledger{capacity: cfg.Capacity, poolLimit: max(pooled, 0)},
 		objects:  make(map[ids.ObjectID]*object),
 		sealWait: make(map[ids.ObjectID]*sealWait),
 		closedCh: make(chan struct{}),
@@ -151,10 +164,14 @@ func (s *Store) Dir() string { return s.dir }
 func (s *Store) Path(id ids.ObjectID) string { return filepath.Join(s.dir, id.String()) }
 
 // Create reserves size bytes of capacity for a new, unsealed object and
-// creates its file at the returned path: exactly size bytes long, backed by
-// memory reserved up front (so a full tmpfs fails here with
-// ErrObjectStoreFull rather than with SIGBUS in the writer). The creator maps
-// it with OpenWriter, fills it, and calls Seal (or Abort on failure).
+// makes its file at the returned path: either a new, empty file, or (for
+// objects of 1 MiB and more) a recycled file of a deleted object, exactly
+// size bytes long, whose old bytes the creator overwrites. The creator fills
+// it with WriteFile (or maps it with OpenWriter), and calls Seal (or Abort
+// on failure).
+//
+// Pooled files count against the capacity but do not make Create wait:
+// when the new object needs their room, Create unlinks them first.
 //
 // If the capacity is not free, Create waits, in arrival order, until Delete or
 // Abort frees enough, ctx is done (ctx.Err() is returned), or the grace period
@@ -212,12 +229,13 @@ func (s *Store) Create(ctx context.Context, id ids.ObjectID, size int64) (path s
 		s.mu.Unlock()
 		return "", fmt.Errorf("create %v: %w", id, ErrStoreClosed)
 	}
+	reuse, evict := s.takePoolLocked(size)
 	s.files.Add(1) // Close waits for the file before removing the directory
 	s.mu.Unlock()
 	defer s.files.Done()
 
 	path = s.Path(id)
-	ferr := createFile(path, size)
+	ferr := makeFile(path, size, reuse, evict)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -294,13 +312,13 @@ func (s *Store) wake(ws []*waiter) {
 	}
 }
 
-// createFile makes the object's file, empty. The capacity is reserved in
+// createFile makes a new object's file, empty. The capacity is reserved in
 // the ledger; the creator fills the file with WriteFile (pwrite), which
 // reports a full /dev/shm as ErrObjectStoreFull instead of faulting. An
 // empty file that grows is also faster to fill than a pre-sized one on
 // tmpfs (measured: ~0.4 s vs ~1 s per GiB, and several seconds after
 // fallocate).
-func createFile(path string, size int64) error {
+func createFile(path string) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -320,7 +338,9 @@ func (s *Store) Seal(id ids.ObjectID) error {
 	if o.state == stateSealed {
 		return fmt.Errorf("%w: %v", ErrObjectSealed, id)
 	}
-	// A sealed object must be whole: readers map exactly its size.
+	// A sealed object must be whole: readers map exactly its size. (A
+	// recycled file has the size from the start, so for it this cannot
+	// catch a writer that wrote short: see "Recycling" in doc.go.)
 	if fi, err := os.Stat(s.Path(id)); err != nil {
 		return fmt.Errorf("objstore: seal %v: %w", id, err)
 	} else if fi.Size() != o.size {
@@ -349,15 +369,19 @@ func (s *Store) Abort(id ids.ObjectID) error {
 	return s.remove(id, o)
 }
 
-// Delete unlinks an object's file, sealed or not, and frees its capacity.
-// Deleting an absent object returns ErrObjectNotFound.
+// Delete removes an object, sealed or not, and frees its capacity. Its file
+// is recycled (kept in the pool for a later Create) if the object is 1 MiB
+// or more, the pool has room and no process holds the file locked (a live
+// MapReadOnly view, an OpenFile, a Writer or a WriteFile in progress);
+// otherwise it is unlinked. Deleting an absent object returns
+// ErrObjectNotFound.
 //
-// Mappings of the file that other processes (or MapReadOnly views in this
-// one) already hold stay valid and keep their contents: on Linux an unlinked
-// file lives until its last mapping goes. Its memory is only returned to the
-// system then, although the store counts it as free at once. (Such mappings
-// show in /proc/PID/maps as a ".deleted-N (deleted)" file in the store's
-// directory: the file is renamed before it is unlinked.)
+// Views, Writers and OpenFile files that are live stay valid and keep their
+// contents: their lock keeps the file from being recycled, and on Linux an
+// unlinked file lives until its last mapping goes. Its memory is only
+// returned to the system then, although the store counts it as free at once.
+// (Such mappings show in /proc/PID/maps as a ".deleted-N (deleted)" file in
+// the store's directory: the file is renamed before it is unlinked.)
 func (s *Store) Delete(id ids.ObjectID) error {
 	s.mu.Lock()
 	o, err := s.findLocked(id)
@@ -379,11 +403,12 @@ func (s *Store) findLocked(id ids.ObjectID) (*object, error) {
 	return o, nil
 }
 
-// remove forgets object id, releases its capacity and unlinks its file. It
-// is called with s.mu held and unlocks it. Unlinking a big tmpfs file that
-// no one maps frees its pages on the spot (about 0.2 s per GiB), so under the
-// lock the file is only renamed out of the way, which takes constant time
-// and lets a Create of the same ID proceed; the unlink comes after.
+// remove forgets object id, releases its capacity and recycles or unlinks
+// its file. It is called with s.mu held and unlocks it. Unlinking a big
+// tmpfs file that no one maps frees its pages on the spot (about 0.2 s per
+// GiB), so under the lock the file is only renamed out of the way, which
+// takes constant time and lets a Create of the same ID proceed; the recycle
+// or unlink comes after.
 func (s *Store) remove(id ids.ObjectID, o *object) error {
 	delete(s.objects, id)
 	s.numObjects--
@@ -394,21 +419,17 @@ func (s *Store) remove(id ids.ObjectID, o *object) error {
 	path := s.Path(id)
 	s.trashSeq++
 	trash := filepath.Join(s.dir, fmt.Sprintf(".deleted-%d", s.trashSeq))
-	err := os.Rename(path, trash)
-	if err != nil {
-		trash = path // unlink in place, under the lock
-		err = os.Remove(path)
-	}
-	if err == nil && trash != path {
+	if err := os.Rename(path, trash); err != nil {
+		err = removeFile(path) // unlink in place, under the lock
 		s.mu.Unlock()
-		err = os.Remove(trash)
-	} else {
-		s.mu.Unlock()
+		return err
 	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("objstore: %w", err)
+	pool := o.size >= minPoolSize && s.led.poolLimit >= o.size
+	s.mu.Unlock()
+	if pool && s.recycle(trash, o.size) {
+		return nil
 	}
-	return nil
+	return removeFile(trash)
 }
 
 // Lookup reports an object's file, size and whether it is sealed. Objects
@@ -470,12 +491,15 @@ func (s *Store) Stats() Stats {
 		NumObjects: s.numObjects,
 		NumSealed:  s.numSealed,
 		NumWaiting: len(s.led.queue),
+		Pooled:     s.led.pooled,
+		NumPooled:  len(s.pool),
 	}
 }
 
 // Close fails pending and later calls with ErrStoreClosed and removes the
-// object directory with every object in it. As with Delete, mappings that
-// are still held stay valid. Closing twice is a no-op.
+// object directory with every object and pooled file in it. As with
+// Delete, mappings that are still held stay valid. Closing twice is a
+// no-op.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -485,6 +509,10 @@ func (s *Store) Close() error {
 	s.closed = true
 	close(s.closedCh)
 	s.wake(s.led.drain())
+	for _, f := range s.pool {
+		s.led.unpool(f.size) // RemoveAll unlinks the files
+	}
+	s.pool = nil
 	s.mu.Unlock()
 	s.files.Wait()
 	if err := os.RemoveAll(s.dir); err != nil {

@@ -67,7 +67,9 @@ var liveViews atomic.Int64
 // The view must not be written to: a write to a mapped view faults and
 // crashes the program (a Go runtime fatal error, not a recoverable panic).
 // The view stays valid and unchanged after the object is deleted from the
-// store or the store is closed.
+// store or the store is closed: a view of a file of 1 MiB or more keeps the
+// file open with a shared lock until its finalizer has unmapped it, which
+// stops the store from recycling the file (see lock.go).
 func MapReadOnly(path string, size int64) ([]byte, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("objstore: map %s: negative size %d", path, size)
@@ -87,12 +89,19 @@ func MapReadOnly(path string, size int64) ([]byte, error) {
 		return v, nil
 	}
 
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, st, err := openLocked(path, unix.O_RDONLY)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return nil, err
 	}
-	defer unix.Close(fd)
-	if err := checkFileSize(fd, path, size, &st); err != nil {
+	// A mapped view of a file the store may recycle keeps fd, and so its
+	// lock, until the finalizer; otherwise fd is closed on return.
+	keepFd := false
+	defer func() {
+		if !keepFd {
+			unix.Close(fd)
+		}
+	}()
+	if err := checkStat(&st, path, size); err != nil {
 		return nil, err
 	}
 	key := viewKey{dev: st.Dev, ino: st.Ino}
@@ -106,10 +115,15 @@ func MapReadOnly(path string, size int64) ([]byte, error) {
 			return unsafe.Slice(p, size), nil
 		}
 	}
-	v, mapped, err := mapView(fd, path, key, size)
+	lockFd := -1
+	if st.Size >= minPoolSize {
+		lockFd = fd
+	}
+	v, mapped, err := mapView(fd, path, key, size, lockFd)
 	if err != nil || !mapped {
 		return v, err
 	}
+	keepFd = lockFd >= 0
 	if views.m == nil {
 		views.m = make(map[viewKey]viewEntry)
 	}
@@ -133,8 +147,10 @@ func cachedView(key viewKey, size int64) []byte {
 
 // mapView allocates a page-aligned range of the Go heap and maps the file
 // over it, or, if the range is not aligned, reads the file into it
-// (mapped == false). size >= minMapSize.
-func mapView(fd int, path string, key viewKey, size int64) (v []byte, mapped bool, err error) {
+// (mapped == false). size >= minMapSize. If lockFd is not -1 and the file
+// is mapped, the view's finalizer closes lockFd after unmapping: the
+// descriptor holds the lock that keeps the store from recycling the file.
+func mapView(fd int, path string, key viewKey, size int64, lockFd int) (v []byte, mapped bool, err error) {
 	n := (uintptr(size) + pageSize - 1) &^ (pageSize - 1)
 	base := allocRange(int(n))
 	v = unsafe.Slice(base, size)
@@ -157,7 +173,7 @@ func mapView(fd int, path string, key viewKey, size int64) (v []byte, mapped boo
 	// alive (resurrected) until it has run, so the range cannot be handed to
 	// another allocation while it still maps the file. The closure must not
 	// capture v or base.
-	runtime.SetFinalizer(base, func(p *byte) { releaseView(p, n, key) })
+	runtime.SetFinalizer(base, func(p *byte) { releaseView(p, n, key, lockFd) })
 	return v, true, nil
 }
 
@@ -187,9 +203,16 @@ func allocRange(n int) *byte {
 // releaseView is the finalizer of a mapped view: it maps private anonymous
 // (zero, read-write) memory over the range, which drops the file mapping in
 // the same step and gives the heap back ordinary memory for the runtime to
-// reuse once the allocation is freed.
-func releaseView(p *byte, n uintptr, key viewKey) {
+// reuse once the allocation is freed. Then it closes lockFd (if not -1),
+// which releases the view's lock on the file: only now may the store
+// recycle it. (The error of close is dropped: there is no one to tell, and
+// on Linux the descriptor, and the lock with it, is released even when
+// close reports an error.)
+func releaseView(p *byte, n uintptr, key viewKey, lockFd int) {
 	restoreHeap(p, n)
+	if lockFd >= 0 {
+		_ = unix.Close(lockFd)
+	}
 	liveViews.Add(-1)
 	addr := uintptr(unsafe.Pointer(p))
 	views.mu.Lock()
@@ -222,14 +245,15 @@ func mmapFixed(addr unsafe.Pointer, n uintptr, prot, flags, fd int) error {
 	return nil
 }
 
-// readSmall copies a small object into a fresh slice.
+// readSmall copies a small object into a fresh slice, holding the file's
+// lock while it reads.
 func readSmall(path string, size int64) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, st, err := openLocked(path, unix.O_RDONLY)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return nil, err
 	}
 	defer unix.Close(fd)
-	if err := checkFileSize(fd, path, size, nil); err != nil {
+	if err := checkStat(&st, path, size); err != nil {
 		return nil, err
 	}
 	b := make([]byte, size)
