@@ -221,6 +221,7 @@ func (rt *Runtime) collectLocked(eff *refEffects, acts []RefAction) {
 		if !a.Free.IsZero() {
 			if o, ok := rt.objects[a.Free]; ok {
 				delete(rt.objects, a.Free)
+				rt.objects = shrinkAfterDelete(&rt.objectsPeak, rt.objects)
 				if o.inStore {
 					eff.storeDeletes = append(eff.storeDeletes, storeDel{a.Free, o.node})
 				}
@@ -236,6 +237,7 @@ func (rt *Runtime) collectLocked(eff *refEffects, acts []RefAction) {
 		}
 		if a.Release != nil {
 			delete(rt.objects, a.Release.ID)
+			rt.objects = shrinkAfterDelete(&rt.objectsPeak, rt.objects)
 			eff.releases = append(eff.releases, *a.Release)
 		}
 	}

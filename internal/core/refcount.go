@@ -23,6 +23,7 @@ import (
 // peer cannot free an object early). Lock: the caller serializes calls.
 type RefCounter struct {
 	refs map[ids.ObjectID]*refState
+	peak shrinker
 }
 
 type refState struct {
@@ -209,6 +210,7 @@ func (r *RefCounter) check(id ids.ObjectID, s *refState) RefAction {
 		return RefAction{}
 	}
 	delete(r.refs, id)
+	r.refs = shrinkAfterDelete(&r.peak, r.refs)
 	if s.owned {
 		return RefAction{Free: id, Contained: s.contains}
 	}

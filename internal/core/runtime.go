@@ -64,14 +64,16 @@ type Runtime struct {
 	node  *rpc.Conn
 	tasks *ids.TaskIDGen
 
-	mu       sync.Mutex
-	refs     *RefCounter
-	objects  map[ids.ObjectID]*object
-	conns    map[string]*peerConn
-	classes  map[string]*schedClass
-	actors   map[ids.ActorID]*actorClient
-	leaseSeq uint64
-	closed   bool
+	mu      sync.Mutex
+	refs    *RefCounter
+	objects map[ids.ObjectID]*object
+	// objectsPeak rebuilds objects when a burst has come and gone.
+	objectsPeak shrinker
+	conns       map[string]*peerConn
+	classes     map[string]*schedClass
+	actors      map[ids.ActorID]*actorClient
+	leaseSeq    uint64
+	closed      bool
 
 	exec executor
 	// ready is closed once New has finished: requests that arrive earlier
