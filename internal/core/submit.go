@@ -116,6 +116,7 @@ type schedClass struct {
 	affinity      ids.NodeID
 	soft          bool
 	avgRTT        time.Duration // moving average of task round trips
+	lastLease     *lease        // the lease the last task went to
 }
 
 type lease struct {
@@ -366,6 +367,14 @@ func (rt *Runtime) dispatchLocked(c *schedClass) effects {
 		if free == nil {
 			break
 		}
+		// Among equally busy workers prefer the one used last: it is
+		// awake (see rpc's spinFor), an idle one may have to be woken.
+		if last := c.lastLease; last != nil && last != free && !last.gone && last.inflight == free.inflight {
+			if _, ok := c.leases[last]; ok {
+				free = last
+			}
+		}
+		c.lastLease = free
 		t := c.queue[0]
 		c.queue = c.queue[1:]
 		t.queued = false

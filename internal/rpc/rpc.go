@@ -96,6 +96,7 @@ type Conn struct {
 	pending map[uint64]pending
 	nextID  atomic.Uint64
 
+	lastFrame atomic.Int64 // monotonic() when the last frame arrived
 	closeOnce sync.Once
 	done      chan struct{}
 	closeErr  error
@@ -128,6 +129,19 @@ func (c *Conn) IsUnix() bool { _, ok := c.nc.(*net.UnixConn); return ok }
 
 // RemoteAddr is the peer's address, for messages.
 func (c *Conn) RemoteAddr() string { return c.nc.RemoteAddr().String() }
+
+// awaiting reports whether c is likely to receive a frame within
+// microseconds: calls on it wait for responses, or its peer sent something
+// a moment ago (request and response alternate).
+func (c *Conn) awaiting() bool {
+	if monotonic()-c.lastFrame.Load() < int64(recentFrame) {
+		return true
+	}
+	c.pmu.Lock()
+	n := len(c.pending)
+	c.pmu.Unlock()
+	return n > 0
+}
 
 // Close closes the connection; pending calls fail with ErrClosed.
 func (c *Conn) Close() error {
@@ -404,7 +418,7 @@ func frameBuffered(r *bufio.Reader) bool {
 }
 
 func (c *Conn) readLoop() {
-	r := bufio.NewReaderSize(c.nc, 64<<10)
+	r := bufio.NewReaderSize(newSpinReader(c), 64<<10)
 	var h [headerSize]byte
 	var buf []byte
 	// While a run of responses with inline callbacks is already received,
@@ -434,6 +448,7 @@ func (c *Conn) readLoop() {
 			return
 		}
 		kind, method, id := h[4], h[5], binary.BigEndian.Uint64(h[6:14])
+		c.lastFrame.Store(monotonic())
 		if kind == KindResponse || kind == KindError {
 			// Responses are handed off, so they get their own buffer.
 			p := make([]byte, n)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -384,5 +385,49 @@ func TestInlineCallbacksBatchWrites(t *testing.T) {
 	// write into a 64 KiB buffer), so the n notes need only a few writes.
 	if w := cc.count() - before; w > 3 {
 		t.Fatalf("%d writes for %d notes sent from inline callbacks; want them batched", w, n)
+	}
+}
+
+// TestSpinningReaderWaitsAndEnds: a response that comes long after the
+// reader's spin still arrives (the reader sleeps in the poller), and a peer
+// that closes ends the connection.
+func TestSpinningReaderWaitsAndEnds(t *testing.T) {
+	for _, addr := range []string{"unix:" + filepath.Join(t.TempDir(), "s.sock"), "tcp:127.0.0.1:0"} {
+		ln, err := Listen(addr, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var server *Conn
+		accepted := make(chan struct{})
+		go ln.Serve(func(c *Conn) Handler {
+			server = c
+			close(accepted)
+			return HandlerFunc(func(c *Conn, kind, method byte, id uint64, p []byte) {
+				p = append([]byte(nil), p...)
+				time.AfterFunc(20*spinFor, func() { c.Reply(id, p) })
+			})
+		})
+		c, err := Dial(context.Background(), ln.Addr(), "k", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := c.nc.(syscall.Conn); !ok {
+			t.Fatalf("%s: connection cannot be polled", addr)
+		}
+		for i := range 5 {
+			want := fmt.Sprintf("late %d", i)
+			got, err := c.Call(context.Background(), methodEcho, []byte(want))
+			if err != nil || string(got) != want {
+				t.Fatalf("%s: %q, %v", addr, got, err)
+			}
+		}
+		<-accepted
+		server.Close()
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the client never saw the peer close", addr)
+		}
+		ln.Close()
 	}
 }
