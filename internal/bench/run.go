@@ -136,16 +136,23 @@ func RunAll(ctx context.Context, metrics []Metric, o Options, out io.Writer) ([]
 func runOne(parent context.Context, m Metric, o Options) (Result, error) {
 	ctx, cancel := context.WithTimeout(parent, o.Timeout)
 	defer cancel()
+	var teardown func()
 	if m.Setup != nil {
-		teardown, err := m.Setup(ctx)
-		if err != nil {
+		var err error
+		if teardown, err = m.Setup(ctx); err != nil {
 			return Result{}, err
 		}
-		if teardown != nil {
-			defer teardown()
-		}
 	}
-	defer runtime.GC() // release this metric's objects before the next one
+	defer func() {
+		if teardown != nil {
+			teardown()
+		}
+		// Release this metric's objects before the next one, and let the
+		// heap goal fall back: after a metric that held a big value, the
+		// next would otherwise run on fresh memory until the heap reached
+		// twice that value.
+		runtime.GC()
+	}()
 
 	// Warm-up: count the calls that fit in o.Warmup (at least one).
 	calls := 0
