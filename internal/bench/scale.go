@@ -81,8 +81,14 @@ func RunScale(ctx context.Context, factor float64, keep func(string) bool, out i
 			break
 		}
 		n := max(1, int(float64(c.full)*factor+0.5))
-		runtime.GC()
-		debug.FreeOSMemory() // return the last check's memory, so the peak is this check's
+		// Return the last check's memory, so the peak is this check's. Its
+		// objects are freed by cleanups that run after a collection, and
+		// only the collection after those frees their values.
+		for range 3 {
+			runtime.GC()
+			time.Sleep(20 * time.Millisecond)
+		}
+		debug.FreeOSMemory()
 		startRSS := statusBytes("VmRSS:")
 		reset := resetPeakRSS()
 		start := time.Now()
