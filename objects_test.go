@@ -2,6 +2,7 @@ package ray_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -273,5 +274,50 @@ func TestManySmallArgsGoByReference(t *testing.T) {
 	n, err := ray.Get(ctx, countBytes.Remote(args...))
 	if err != nil || n != 400*64<<10 {
 		t.Fatalf("count = %d, %v", n, err)
+	}
+}
+
+// manyBig returns n byte slices of size bytes each, slice i filled with i.
+var manyBig = ray.Func2(func(n, size int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = bytes.Repeat([]byte{byte(i)}, size)
+	}
+	return out
+})
+
+// TestManyStoredReturns: a task with many returns bound for the store
+// writes them in one batch; each comes back right, and a batch that does
+// not fit fails whole with ErrObjectStoreFull and leaves nothing behind.
+func TestManyStoredReturns(t *testing.T) {
+	ctx := start(t, ray.NumCPUs(1), ray.ObjectStoreMemory(8<<20), ray.ObjectStoreFullDelay(100*time.Millisecond))
+	const n, size = 12, 200 << 10 // above the inline limit: all to the store
+	refs := ray.Split(manyBig.Options(ray.NumReturns(n)).Remote(n, size))
+	for i, r := range refs {
+		b, err := ray.Get(ctx, r)
+		if err != nil || len(b) != size || b[0] != byte(i) || b[size-1] != byte(i) {
+			t.Fatalf("return %d: %d bytes, first %v, %v", i, len(b), b[:min(1, len(b))], err)
+		}
+	}
+	if st := ray.NodeStatus(); st.StoreObjects < n {
+		t.Fatalf("store holds %d objects, want at least %d", st.StoreObjects, n)
+	}
+	refs = nil
+	// 40 returns of 256 KiB need 10 MiB: more than the store.
+	_, err := ray.Get(ctx, manyBig.Options(ray.NumReturns(40)).Remote(40, 256<<10))
+	if !errors.Is(err, ray.ErrObjectStoreFull) {
+		t.Fatalf("want ErrObjectStoreFull, got %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		st := ray.NodeStatus()
+		if st.StoreObjects == 0 && st.StoreUsed == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store still holds %d objects (%d bytes)", st.StoreObjects, st.StoreUsed)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -407,6 +407,7 @@ func (e *executor) run(spec *proto.TaskSpec, q *taskQueue, invoke invokeFunc) *p
 		values = nil
 	}
 	inlined := 0
+	var writes []*storeWrite
 	for i, v := range values {
 		id := ids.ReturnID(spec.TaskID, i)
 		contained := collectRefs(v)
@@ -416,17 +417,24 @@ func (e *executor) run(spec *proto.TaskSpec, q *taskQueue, invoke invokeFunc) *p
 				return reply
 			}
 		}
-		o, err := rt.encodeValue(ctx, id, v, inlined >= taskInlineLimit)
+		o, w, err := rt.encodeDeferred(id, v, inlined >= taskInlineLimit)
 		if err != nil {
-			kind := proto.ErrKindSystem
-			if isFull(err) {
-				kind = proto.ErrKindStoreFull
-			}
-			reply.Err = e.errInfo(spec, kind, fmt.Errorf("result %d: %w", i, err))
+			reply.Err = e.errInfo(spec, proto.ErrKindSystem, fmt.Errorf("result %d: %w", i, err))
 			return reply
+		}
+		if w != nil {
+			writes = append(writes, w)
 		}
 		inlined += len(o.data)
 		reply.Returns = append(reply.Returns, proto.ReturnObj{ID: id, Data: o.data, InStore: o.inStore, Size: o.size, NodeID: o.node, Contained: contained})
+	}
+	if err := rt.writeStoreMany(ctx, writes); err != nil {
+		kind := proto.ErrKindSystem
+		if isFull(err) {
+			kind = proto.ErrKindStoreFull
+		}
+		reply.Returns = nil
+		reply.Err = e.errInfo(spec, kind, fmt.Errorf("results: %w", err))
 	}
 	return reply
 }

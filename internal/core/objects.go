@@ -317,28 +317,105 @@ func (rt *Runtime) holdContained(ctx context.Context, refs []proto.ObjRef, holde
 // With toStore, even a small value goes to the store (a reply's inline
 // budget is spent).
 func (rt *Runtime) encodeValue(ctx context.Context, id ids.ObjectID, v any, toStore bool) (o *object, err error) {
-	o = newObject(true)
+	o, w, err := rt.encodeDeferred(id, v, toStore)
+	if err != nil || w == nil {
+		return o, err
+	}
+	if err := rt.writeStore(ctx, id, w.size, w.parts...); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// storeWrite is an encoded value still to be written to the store.
+type storeWrite struct {
+	id    ids.ObjectID
+	size  int64
+	parts [][]byte
+}
+
+// encodeDeferred is encodeValue without the store write: a value bound for
+// the store comes back as an object already marked as stored and the write
+// to do (writeStoreMany does several in a few round trips).
+func (rt *Runtime) encodeDeferred(id ids.ObjectID, v any, toStore bool) (*object, *storeWrite, error) {
+	o := newObject(true)
 	if hdr, payload, ok := codec.RawParts(v); ok && (len(hdr)+len(payload) > rt.inline || toStore) {
 		n := int64(len(hdr) + len(payload))
-		if err := rt.writeStore(ctx, id, n, hdr[:], payload); err != nil {
-			return nil, err
-		}
 		o.inStore, o.size, o.node = true, n, rt.nodeID
-		return o, nil
+		return o, &storeWrite{id: id, size: n, parts: [][]byte{hdr[:], payload}}, nil
 	}
 	b, err := codec.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrEncode, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrEncode, err)
 	}
 	if len(b) > rt.inline || toStore {
-		if err := rt.writeStore(ctx, id, int64(len(b)), b); err != nil {
-			return nil, err
-		}
 		o.inStore, o.size, o.node = true, int64(len(b)), rt.nodeID
-		return o, nil
+		return o, &storeWrite{id: id, size: int64(len(b)), parts: [][]byte{b}}, nil
 	}
 	o.data, o.size = b, int64(len(b))
-	return o, nil
+	return o, nil, nil
+}
+
+// writeStoreMany does the writes of a task with many returns: the creates
+// go out together and one message seals them all, instead of two round
+// trips to the node per object. Small batches take writeStore's path.
+func (rt *Runtime) writeStoreMany(ctx context.Context, ws []*storeWrite) error {
+	if len(ws) < 4 {
+		for _, w := range ws {
+			if err := rt.writeStore(ctx, w.id, w.size, w.parts...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	type createResult struct {
+		payload []byte
+		err     error
+	}
+	// Every create is sent before the first answer is awaited; each file
+	// is written as its answer comes.
+	calls := make([]chan createResult, len(ws))
+	for i, w := range ws {
+		ch := make(chan createResult, 1)
+		calls[i] = ch
+		rt.node.CallInline(proto.NodeStoreCreate, proto.MustMarshal(&proto.StoreCreate{ID: w.id, Size: w.size}),
+			func(b []byte, err error) { ch <- createResult{b, err} })
+	}
+	var firstErr error
+	created := make([]ids.ObjectID, 0, len(ws))
+	for i, ch := range calls {
+		r := <-ch // a call ends with an answer or with the connection
+		err := r.err
+		if err == nil {
+			created = append(created, ws[i].id)
+			if firstErr == nil {
+				var sp proto.StorePath
+				if err = proto.Unmarshal(r.payload, &sp); err == nil {
+					err = objstore.WriteFile(sp.Path, ws[i].parts...)
+				}
+			}
+		}
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		if len(created) > 0 {
+			rt.node.Send(proto.NodeStoreAbort, proto.MustMarshal(&proto.ObjectIDs{IDs: created}))
+		}
+		var re *rpc.RemoteError
+		switch {
+		case errors.As(firstErr, &re) && isStoreFull(re.Msg):
+			return fmt.Errorf("%w: %s", ErrObjectStoreFull, re.Msg)
+		case errors.Is(firstErr, objstore.ErrObjectStoreFull):
+			return fmt.Errorf("%w: %v", ErrObjectStoreFull, firstErr)
+		}
+		return fmt.Errorf("ray: object store: %w", firstErr)
+	}
+	if _, err := rt.node.Call(ctx, proto.NodeStoreSeal, proto.MustMarshal(&proto.ObjectIDs{IDs: created})); err != nil {
+		return fmt.Errorf("ray: object store seal: %w", err)
+	}
+	return nil
 }
 
 // writeStore creates object id of size bytes in the node's store and fills
