@@ -186,13 +186,15 @@ func Wait[T any](ctx context.Context, refs []Ref[T], numReturns int, timeout tim
 	if err != nil {
 		return nil, nil, err
 	}
-	isReady := make([]bool, len(refs))
-	for _, i := range idx {
-		isReady[i] = true
-	}
+	// idx is in input order: split refs in one pass, each list allocated
+	// once at its final size.
+	ready = make([]Ref[T], 0, len(idx))
+	notReady = make([]Ref[T], 0, len(refs)-len(idx))
+	next := 0
 	for i, r := range refs {
-		if isReady[i] {
+		if next < len(idx) && idx[next] == i {
 			ready = append(ready, r)
+			next++
 		} else {
 			notReady = append(notReady, r)
 		}

@@ -38,10 +38,9 @@
 //     NumCPU/2, which is 1 on a 2-core machine.
 //   - *_gigabytes count bytes/1e9 exactly; Ray counts 0.8 "GB" per put of
 //     100 Mi int64 (838,860,800 bytes).
-//   - single_client_wait_1k_refs makes exactly Ray's 1,000 Wait calls, one
-//     ready ref each. goray's Wait reports every ref ready at the time, not
-//     at most numReturns as Ray's does, so each call's extra ready refs are
-//     put back among the not-ready ones.
+//   - single_client_wait_1k_refs is Ray's: 1,000 tasks, then 1,000 Wait
+//     calls for one ready ref each (Wait, as Ray's, returns at most
+//     numReturns ready refs). Each operation includes the 1,000 tasks.
 //   - Ours: single_client_get_gigabytes (Get of a 1 GiB []byte already in
 //     the store: a zero-copy view, so the rate is bytes over a map or a
 //     cache hit, not a copy) and cross_node_get_gigabytes (Get of a 1 GiB

@@ -249,14 +249,11 @@ func waitRefs(ctx context.Context, n int) error {
 		if len(notReady) == 0 {
 			break
 		}
-		ready, rest, err := ray.Wait(ctx, notReady, 1, ray.NoTimeout)
+		// As Ray's wait, Wait returns at most numReturns ready refs: one
+		// leaves the list per call.
+		_, rest, err := ray.Wait(ctx, notReady, 1, ray.NoTimeout)
 		if err != nil {
 			return err
-		}
-		// Ray's wait returns at most num_returns ready refs; goray's all
-		// that are ready. Keep Ray's work: one ref leaves per call.
-		if len(ready) > 1 {
-			rest = append(ready[1:], rest...)
 		}
 		notReady = rest
 	}
