@@ -158,11 +158,7 @@ func (b *methodBase) remote(a actorRef, loc callSite, args []any) *core.Handle {
 	opts := b.opts // MaxTaskRetries and MaxRetries do not change what was prepared
 	opts.MaxTaskRetries = a.maxTaskRetries
 	opts.MaxRetries = 0
-	hs := rt.SubmitActor(a.id, b.m.Name, in, opts)
-	if len(hs) > 1 {
-		return core.MultiHandle(hs)
-	}
-	return hs[0]
+	return rt.SubmitActor(a.id, b.m.Name, in, opts)
 }
 
 // GetActor finds a live named actor of type S in namespace (default: the

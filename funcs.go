@@ -193,11 +193,7 @@ func (b *funcBase) remote(loc callSite, args []any) *core.Handle {
 	if b.cfg.numReturns > 1 && b.f.Result.Kind() != reflect.Slice {
 		return core.FailedHandle(fmt.Errorf("%s: %s: NumReturns(%d) needs a function returning a slice: %w", loc, b.f.Name, b.cfg.numReturns, ErrInvalidArgument))
 	}
-	hs := rt.Submit(b.f.Name, in, b.opts)
-	if len(hs) > 1 {
-		return core.MultiHandle(hs)
-	}
-	return hs[0]
+	return rt.Submit(b.f.Name, in, b.opts)
 }
 
 // RemoteFuncVariadic is a registered variadic function func(...A) R.

@@ -167,7 +167,7 @@ func (rt *Runtime) KillActor(ctx context.Context, id ids.ActorID, noRestart bool
 }
 
 // SubmitActor submits a method call to an actor.
-func (rt *Runtime) SubmitActor(actor ids.ActorID, method string, args []ArgIn, opts TaskOptions) []*Handle {
+func (rt *Runtime) SubmitActor(actor ids.ActorID, method string, args []ArgIn, opts TaskOptions) *Handle {
 	rt.mu.Lock()
 	ac, ok := rt.actors[actor]
 	if !ok {
@@ -258,7 +258,7 @@ func (rt *Runtime) resolveActor(ac *actorClient) {
 func (rt *Runtime) onActorReply(t *task, conn *rpc.Conn, b []byte, err error) {
 	var reply proto.TaskReply
 	if err == nil {
-		err = proto.Unmarshal(b, &reply)
+		err = proto.UnmarshalTaskReply(b, &reply)
 	}
 	rt.mu.Lock()
 	ac := t.actor

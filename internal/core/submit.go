@@ -175,21 +175,25 @@ func (rt *Runtime) prepareArgs(ctx context.Context, args []ArgIn) ([]proto.Arg, 
 }
 
 // Submit submits a task running the registered function fn and returns
-// handles to its results (one, or NumReturns of them).
-func (rt *Runtime) Submit(fn string, args []ArgIn, opts TaskOptions) []*Handle {
+// the handle to its result, or with NumReturns > 1 a MultiHandle of its
+// results.
+func (rt *Runtime) Submit(fn string, args []ArgIn, opts TaskOptions) *Handle {
 	return rt.submit(fn, args, opts, nil)
 }
 
-func (rt *Runtime) submit(fn string, args []ArgIn, opts TaskOptions, actor *actorClient) []*Handle {
+func (rt *Runtime) submit(fn string, args []ArgIn, opts TaskOptions, actor *actorClient) *Handle {
 	if opts.NumReturns < 1 {
 		opts.NumReturns = 1
 	}
-	fail := func(err error) []*Handle {
+	fail := func(err error) *Handle {
+		if opts.NumReturns == 1 {
+			return FailedHandle(err)
+		}
 		hs := make([]*Handle, opts.NumReturns)
 		for i := range hs {
 			hs[i] = FailedHandle(err)
 		}
-		return hs
+		return MultiHandle(hs)
 	}
 	p := opts.prep
 	if p == nil {
@@ -212,21 +216,37 @@ func (rt *Runtime) submit(fn string, args []ArgIn, opts TaskOptions, actor *acto
 	if actor != nil {
 		t.spec.ActorID = actor.id
 	}
-	hs := make([]*Handle, opts.NumReturns)
+	// One return, the usual case, needs no slice of handles.
+	var first *Handle
+	var multi []*Handle
+	if opts.NumReturns > 1 {
+		multi = make([]*Handle, opts.NumReturns)
+	}
+	result := func() *Handle {
+		if multi != nil {
+			return MultiHandle(multi)
+		}
+		return first
+	}
 	rt.mu.Lock()
 	if rt.closed {
 		rt.mu.Unlock()
 		return fail(ErrNotInitialized)
 	}
 	rt.refs.AddSubmitted(pins)
-	for i := range hs {
+	for i := range opts.NumReturns {
 		id := ids.ReturnID(tid, i)
 		ref := proto.ObjRef{ID: id, Owner: rt.self}
 		rt.refs.Own(ref)
 		o := newObject(true)
 		o.task = t
 		rt.objects[id] = o
-		hs[i], _ = rt.trackLocked(ref, true)
+		h, _ := rt.trackLocked(ref, true)
+		if multi != nil {
+			multi[i] = h
+		} else {
+			first = h
+		}
 	}
 	if actor != nil {
 		actor.queue = append(actor.queue, t)
@@ -240,7 +260,7 @@ func (rt *Runtime) submit(fn string, args []ArgIn, opts TaskOptions, actor *acto
 			eff := rt.finishLocked(t, nil, &proto.ErrorInfo{Kind: proto.ErrKindObjectLost, Msg: fmt.Sprintf("argument %s was freed", a.Ref.ID)})
 			rt.mu.Unlock()
 			eff.run(rt)
-			return hs
+			return result()
 		}
 		if !o.done {
 			t.deps++
@@ -254,7 +274,7 @@ func (rt *Runtime) submit(fn string, args []ArgIn, opts TaskOptions, actor *acto
 	rt.mu.Unlock()
 	eff.run(rt)
 	runtime.KeepAlive(keep) // the arg handles stay reachable until the pins are in place
-	return hs
+	return result()
 }
 
 // effects collects work to do after releasing mu.
@@ -271,13 +291,22 @@ type push struct {
 
 func (e *effects) add(f func()) { e.fns = append(e.fns, f) }
 func (e *effects) merge(o effects) {
-	e.fns = append(e.fns, o.fns...)
-	e.pushes = append(e.pushes, o.pushes...)
+	e.fns = concat(e.fns, o.fns)
+	e.pushes = concat(e.pushes, o.pushes)
 	e.ref.merge(o.ref)
 }
 func (r *refEffects) merge(o refEffects) {
-	r.storeDeletes = append(r.storeDeletes, o.storeDeletes...)
-	r.releases = append(r.releases, o.releases...)
+	r.storeDeletes = concat(r.storeDeletes, o.storeDeletes)
+	r.releases = concat(r.releases, o.releases)
+}
+
+// concat appends b to a, taking b itself when a is empty (the usual case:
+// merging one step's effects into none), which saves a copy.
+func concat[T any](a, b []T) []T {
+	if len(a) == 0 {
+		return b
+	}
+	return append(a, b...)
 }
 
 func (e effects) run(rt *Runtime) {
@@ -289,7 +318,7 @@ func (e effects) run(rt *Runtime) {
 		}
 	}
 	for _, p := range e.pushes {
-		rt.pushFn(p.t, p.l)()
+		rt.push(p.t, p.l)
 	}
 	if len(e.pushes) > 1 {
 		for _, p := range e.pushes {
@@ -403,11 +432,10 @@ func (rt *Runtime) dispatchLocked(c *schedClass) effects {
 	return eff
 }
 
-func (rt *Runtime) pushFn(t *task, l *lease) func() {
+// push sends t to the worker of lease l. Called without mu.
+func (rt *Runtime) push(t *task, l *lease) {
 	b := proto.MustMarshal(&t.spec)
-	return func() {
-		l.conn.CallInline(proto.WorkerPushTask, b, func(reply []byte, err error) { rt.onReply(t, l, reply, err) })
-	}
+	l.conn.CallInline(proto.WorkerPushTask, b, func(reply []byte, err error) { rt.onReply(t, l, reply, err) })
 }
 
 // requestLeaseFn asks a node (ours, or the one at nodeAddr after a
@@ -499,7 +527,7 @@ func (rt *Runtime) leaseIdle(l *lease) {
 func (rt *Runtime) onReply(t *task, l *lease, b []byte, err error) {
 	var reply proto.TaskReply
 	if err == nil {
-		if uerr := proto.Unmarshal(b, &reply); uerr != nil {
+		if uerr := proto.UnmarshalTaskReply(b, &reply); uerr != nil {
 			err = uerr
 		}
 	}

@@ -14,9 +14,10 @@ import (
 // with uvarint lengths and counts. Decoding checks every length against
 // the bytes left, so hostile input cannot make it allocate more than the
 // input's size or read past it. Byte slices and strings are copied: the
-// decoded value never aliases the input, with one exception: an
-// ObjectReply's Data, which can be large, aliases it (responses arrive in a
-// buffer of their own; see AppendObjectReplyHead).
+// decoded value never aliases the input, with two exceptions, the object
+// bytes of replies: an ObjectReply's Data and a TaskReply's returns' Data
+// alias it (replies are responses, which arrive in a buffer of their own;
+// see AppendObjectReplyHead), saving a copy and an allocation per object.
 
 const binaryFormat byte = 0x01
 
@@ -151,6 +152,16 @@ func (r *rbuf) bytes() []byte {
 		return nil
 	}
 	return append([]byte(nil), v...)
+}
+
+// alias is bytes without the copy: the result shares the input.
+func (r *rbuf) alias() []byte {
+	n := r.count(1)
+	v := r.next(n)
+	if n == 0 || v == nil {
+		return nil
+	}
+	return v[:n:n]
 }
 
 func (r *rbuf) str() string {
@@ -354,7 +365,7 @@ func decodeTaskReply(b []byte, t *TaskReply) error {
 		for i := range t.Returns {
 			o := &t.Returns[i]
 			r.fixed(o.ID[:])
-			o.Data = r.bytes()
+			o.Data = r.alias()
 			o.InStore = r.bool()
 			o.Size = r.i()
 			r.fixed(o.NodeID[:])

@@ -91,6 +91,15 @@ func MustMarshal(v any) []byte {
 	return b
 }
 
+// UnmarshalTaskReply is Unmarshal for a TaskReply, without the interface
+// conversion that would move the caller's reply to the heap.
+func UnmarshalTaskReply(b []byte, m *TaskReply) error {
+	if err := decodeTaskReply(b, m); err != nil {
+		return fmt.Errorf("%w: *proto.TaskReply: %v", ErrMalformed, err) // not %T: m would escape
+	}
+	return nil
+}
+
 // Unmarshal decodes a message, wrapping failures in ErrMalformed.
 func Unmarshal(b []byte, v any) error {
 	var err error

@@ -28,11 +28,16 @@ var clockBase = time.Now()
 // monotonic is a monotonic clock reading in nanoseconds.
 func monotonic() int64 { return int64(time.Since(clockBase)) }
 
-// spinReader reads a connection, polling briefly when the connection has
-// calls in flight.
+// spinReader reads a connection, polling briefly when the connection
+// expects a frame. Only the connection's read loop uses it.
 type spinReader struct {
-	c  *Conn
-	rc syscall.RawConn
+	c        *Conn
+	rc       syscall.RawConn
+	readFD   func(fd uintptr) bool // s.poll, bound once: no closure per Read
+	p        []byte
+	n        int
+	err      error
+	deadline int64
 }
 
 func newSpinReader(c *Conn) io.Reader {
@@ -44,40 +49,50 @@ func newSpinReader(c *Conn) io.Reader {
 	if err != nil {
 		return c.nc
 	}
-	return &spinReader{c: c, rc: rc}
+	s := &spinReader{c: c, rc: rc}
+	s.readFD = s.poll
+	return s
 }
 
 func (s *spinReader) Read(p []byte) (int, error) {
 	if !s.c.awaiting() {
 		return s.c.nc.Read(p)
 	}
-	var n int
-	var rerr error
-	deadline := monotonic() + int64(spinFor)
-	err := s.rc.Read(func(fd uintptr) bool {
-		for {
-			n, rerr = syscall.Read(int(fd), p)
-			switch {
-			case rerr == syscall.EINTR:
-				continue
-			case rerr == syscall.EAGAIN:
-				if monotonic() > deadline {
-					return false // sleep in the poller until readable
-				}
-				runtime.Gosched()
-				continue
-			}
-			return true
-		}
-	})
+	s.p, s.n, s.err = p, 0, nil
+	s.deadline = monotonic() + int64(spinFor)
+	err := s.rc.Read(s.readFD)
+	s.p = nil
 	if err != nil {
 		return 0, err
 	}
-	if rerr != nil {
-		return 0, &net.OpError{Op: "read", Net: s.c.nc.LocalAddr().Network(), Addr: s.c.nc.LocalAddr(), Err: rerr}
+	if s.err != nil {
+		la := s.c.nc.LocalAddr()
+		return 0, &net.OpError{Op: "read", Net: la.Network(), Addr: la, Err: s.err}
 	}
-	if n == 0 && len(p) > 0 {
+	if s.n == 0 && len(p) > 0 {
 		return 0, io.EOF
 	}
-	return n, nil
+	return s.n, nil
+}
+
+// poll reads fd until data, EOF or an error, or until the deadline, after
+// which it lets the runtime's poller wait for readability.
+func (s *spinReader) poll(fd uintptr) bool {
+	for {
+		s.n, s.err = syscall.Read(int(fd), s.p)
+		switch {
+		case s.err == syscall.EINTR:
+			continue
+		case s.err == syscall.EAGAIN:
+			if monotonic() > s.deadline {
+				return false // sleep in the poller until readable
+			}
+			runtime.Gosched()
+			continue
+		}
+		if s.n < 0 {
+			s.n = 0
+		}
+		return true
+	}
 }
