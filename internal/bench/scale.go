@@ -82,7 +82,7 @@ func RunScale(ctx context.Context, factor float64, keep func(string) bool, out i
 		}
 		n := max(1, int(float64(c.full)*factor+0.5))
 		// Return the last check's memory, so the peak is this check's. Its
-		// objects are freed by cleanups that run after a collection, and
+		// objects are freed by finalizers that run after a collection, and
 		// only the collection after those frees their values.
 		for range 3 {
 			runtime.GC()

@@ -82,6 +82,7 @@ func runAll(fs []func()) {
 // reference is dropped.
 type Handle struct {
 	ref proto.ObjRef
+	rt  *Runtime     // that counts this handle (nil if untracked)
 	x   *handleExtra // rare parts, kept out of line: one Handle per object
 }
 
@@ -147,20 +148,18 @@ func Current() *Runtime { return current.Load() }
 // track creates a handle for ref under mu (the caller unlocks and applies
 // the effects it returns).
 func (rt *Runtime) trackLocked(ref proto.ObjRef, owned bool) (*Handle, RefAction) {
-	h := &Handle{ref: ref}
+	h := &Handle{ref: ref, rt: rt}
 	act := rt.refs.AddLocal(ref, owned)
-	runtime.AddCleanup(h, dropHandle, handleKey{rt, ref.ID})
+	// A finalizer, not runtime.AddCleanup: a cleanup allocates a closure
+	// and its argument (two allocations, 48 bytes, per handle), a
+	// finalizer with a top-level function none. A Handle points at nothing
+	// of the user's, so it is never in a cycle, and the extra GC cycle a
+	// finalizer keeps it for costs less than the cleanup's allocations.
+	runtime.SetFinalizer(h, finalizeHandle)
 	return h, act
 }
 
-// handleKey is what a handle's cleanup needs: a top-level function and a
-// plain value, so that registering it allocates as little as possible.
-type handleKey struct {
-	rt *Runtime
-	id ids.ObjectID
-}
-
-func dropHandle(k handleKey) { k.rt.dropHandle(k.id) }
+func finalizeHandle(h *Handle) { h.rt.dropHandle(h.ref.ID) }
 
 func (rt *Runtime) dropHandle(id ids.ObjectID) {
 	rt.mu.Lock()
@@ -423,18 +422,20 @@ func (rt *Runtime) writeStoreMany(ctx context.Context, ws []*storeWrite) error {
 func (rt *Runtime) writeStore(ctx context.Context, id ids.ObjectID, size int64, parts ...[]byte) error {
 	if rt.storeCap > 0 && rt.storedSinceGC.Add(size) > rt.storeCap/4 {
 		rt.storedSinceGC.Store(0)
-		// Unreachable Refs release their objects from cleanups that run
+		// Unreachable Refs release their objects from finalizers that run
 		// after the collection, in another goroutine. Their deletes should
 		// reach the node before this Create, so that the store can recycle
 		// their files for it rather than make a new one (for a big object,
 		// a copy into a recycled file is several times faster). There is
-		// no way to wait for cleanups, so wait, at most 5 ms, for the
-		// cleanup of a sentinel that dies in the same collection, and a
-		// little more for the cleanups queued in other batches (per P).
+		// no way to wait for finalizers, so wait, at most 5 ms, for the
+		// finalizer of a sentinel that dies in the same collection, and a
+		// little more for the others queued with it.
 		// Without the wait, about every other run of the 800 MiB put
 		// benchmark made one more new file than needed.
 		ran := make(chan struct{})
-		runtime.AddCleanup(&struct{ _ [32]byte }{}, func(ch chan struct{}) { close(ch) }, ran)
+		sentinel := &struct{ _ [32]byte }{}
+		runtime.SetFinalizer(sentinel, func(*struct{ _ [32]byte }) { close(ran) })
+		sentinel = nil
 		runtime.GC()
 		select {
 		case <-ran:
