@@ -22,8 +22,9 @@ import (
 // Remove without an Add is ignored, so a late or duplicated message from a
 // peer cannot free an object early). Lock: the caller serializes calls.
 type RefCounter struct {
-	refs map[ids.ObjectID]*refState
-	peak shrinker
+	refs    map[ids.ObjectID]*refState
+	peak    shrinker
+	ranging bool
 }
 
 type refState struct {
@@ -169,6 +170,7 @@ func (r *RefCounter) RemoveRemote(id ids.ObjectID, holder ids.WorkerID) RefActio
 // HolderDied drops every count held by a dead process.
 func (r *RefCounter) HolderDied(holder ids.WorkerID) []RefAction {
 	var acts []RefAction
+	r.ranging = true // no rebuild of the map while ranging over it
 	for id, s := range r.refs {
 		if s.remote[holder] == 0 {
 			continue
@@ -178,6 +180,8 @@ func (r *RefCounter) HolderDied(holder ids.WorkerID) []RefAction {
 			acts = append(acts, a)
 		}
 	}
+	r.ranging = false
+	r.refs = shrinkAfterDelete(&r.peak, r.refs)
 	return acts
 }
 
@@ -210,7 +214,9 @@ func (r *RefCounter) check(id ids.ObjectID, s *refState) RefAction {
 		return RefAction{}
 	}
 	delete(r.refs, id)
-	r.refs = shrinkAfterDelete(&r.peak, r.refs)
+	if !r.ranging {
+		r.refs = shrinkAfterDelete(&r.peak, r.refs)
+	}
 	if s.owned {
 		return RefAction{Free: id, Contained: s.contains}
 	}
