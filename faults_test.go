@@ -200,5 +200,15 @@ func TestGetTimeoutAndWait(t *testing.T) {
 	if _, _, err := ray.Wait(ctx, fast, 4, 0); !errors.Is(err, ray.ErrInvalidArgument) {
 		t.Fatalf("Wait for more than given: %v", err)
 	}
+	// At most numReturns ready refs, the first ready ones in input order;
+	// the rest, ready or not, in order among the not ready.
+	ready, notReady, err = ray.Wait(ctx, []ray.Ref[string]{slow, fast[2], fast[0]}, 1, 0)
+	if err != nil || len(ready) != 1 || ready[0].ID() != fast[2].ID() ||
+		len(notReady) != 2 || notReady[0].ID() != slow.ID() || notReady[1].ID() != fast[0].ID() {
+		t.Fatalf("Wait for one: ready %v notReady %v err %v", ready, notReady, err)
+	}
+	if _, _, err := ray.Wait(ctx, []ray.Ref[string]{fast[0], {}}, 1, 0); !errors.Is(err, ray.ErrInvalidArgument) {
+		t.Fatalf("Wait with a zero Ref: %v", err)
+	}
 	ray.Cancel(slow)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -172,19 +173,26 @@ func Wait[T any](ctx context.Context, refs []Ref[T], numReturns int, timeout tim
 	if err != nil {
 		return nil, nil, err
 	}
-	hs := make([]*core.Handle, len(refs))
-	for i, r := range refs {
-		if r.h == nil {
-			return nil, nil, fmt.Errorf("%w: Wait on a zero Ref", ErrInvalidArgument)
-		}
-		hs[i] = r.h
-		if ms := r.h.Multi(); ms != nil {
-			hs[i] = ms[len(ms)-1]
-		}
+	if slices.ContainsFunc(refs, func(r Ref[T]) bool { return r.h == nil }) {
+		return nil, nil, fmt.Errorf("%w: Wait on a zero Ref", ErrInvalidArgument)
 	}
-	idx, err := rt.Wait(ctx, hs, numReturns, timeout)
-	if err != nil {
-		return nil, nil, err
+	handle := func(i int) *core.Handle {
+		if ms := refs[i].h.Multi(); ms != nil {
+			return ms[len(ms)-1]
+		}
+		return refs[i].h
+	}
+	// Enough refs ready already (the usual case when results come in
+	// order): found by a scan that stops there, with nothing to wait for.
+	idx := rt.ReadyAmong(len(refs), numReturns, handle)
+	if idx == nil {
+		hs := make([]*core.Handle, len(refs))
+		for i := range refs {
+			hs[i] = handle(i)
+		}
+		if idx, err = rt.Wait(ctx, hs, numReturns, timeout); err != nil {
+			return nil, nil, err
+		}
 	}
 	// idx is in input order: split refs in one pass, each list allocated
 	// once at its final size.

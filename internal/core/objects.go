@@ -682,6 +682,34 @@ func (rt *Runtime) completedLocked() {
 	}
 }
 
+// ReadyAmong scans n handles in order (handle(i) gives the i-th) and
+// returns the indexes of the first num that are ready, or nil if fewer
+// than num are. It never blocks, and stops at the num-th ready one, so
+// when results come in order it looks at a few handles, not all n.
+func (rt *Runtime) ReadyAmong(n, num int, handle func(i int) *Handle) []int {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	var ready []int
+	for i := 0; i < n && len(ready) < num; i++ {
+		if rt.isDoneLocked(handle(i)) {
+			ready = append(ready, i)
+		}
+	}
+	if len(ready) < num {
+		return nil
+	}
+	return ready
+}
+
+// isDoneLocked: h's call failed before submission, or its object is done.
+func (rt *Runtime) isDoneLocked(h *Handle) bool {
+	if h.Err() != nil {
+		return true
+	}
+	o, ok := rt.objects[h.ref.ID]
+	return ok && o.done
+}
+
 // Wait returns which of refs are ready once num of them are, or when
 // timeout (<0: none) passes, in input order: at most num, the first ready
 // ones in that order (as Ray's ray.wait). It scans in order and stops at
@@ -690,13 +718,7 @@ func (rt *Runtime) Wait(ctx context.Context, hs []*Handle, num int, timeout time
 	if num > len(hs) || num < 0 {
 		return nil, fmt.Errorf("%w: Wait for %d of %d refs", ErrInvalidArgument, num, len(hs))
 	}
-	isDone := func(h *Handle) bool {
-		if h.Err() != nil {
-			return true
-		}
-		o, ok := rt.objects[h.ref.ID]
-		return ok && o.done
-	}
+	isDone := rt.isDoneLocked
 	scan := func() []int {
 		out := make([]int, 0, num)
 		rt.mu.Lock()
