@@ -194,19 +194,17 @@ func Wait[T any](ctx context.Context, refs []Ref[T], numReturns int, timeout tim
 			return nil, nil, err
 		}
 	}
-	// idx is in input order: split refs in one pass, each list allocated
-	// once at its final size.
+	// idx is in input order: the not-ready refs are the runs between the
+	// ready ones, copied run by run into lists allocated once.
 	ready = make([]Ref[T], 0, len(idx))
 	notReady = make([]Ref[T], 0, len(refs)-len(idx))
-	next := 0
-	for i, r := range refs {
-		if next < len(idx) && idx[next] == i {
-			ready = append(ready, r)
-			next++
-		} else {
-			notReady = append(notReady, r)
-		}
+	prev := 0
+	for _, i := range idx {
+		ready = append(ready, refs[i])
+		notReady = append(notReady, refs[prev:i]...)
+		prev = i + 1
 	}
+	notReady = append(notReady, refs[prev:]...)
 	return ready, notReady, nil
 }
 
