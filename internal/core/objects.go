@@ -402,14 +402,7 @@ func (rt *Runtime) writeStoreMany(ctx context.Context, ws []*storeWrite) error {
 		if len(created) > 0 {
 			rt.node.Send(proto.NodeStoreAbort, proto.MustMarshal(&proto.ObjectIDs{IDs: created}))
 		}
-		var re *rpc.RemoteError
-		switch {
-		case errors.As(firstErr, &re) && isStoreFull(re.Msg):
-			return fmt.Errorf("%w: %s", ErrObjectStoreFull, re.Msg)
-		case errors.Is(firstErr, objstore.ErrObjectStoreFull):
-			return fmt.Errorf("%w: %v", ErrObjectStoreFull, firstErr)
-		}
-		return fmt.Errorf("ray: object store: %w", firstErr)
+		return storeError(firstErr)
 	}
 	if _, err := rt.node.Call(ctx, proto.NodeStoreSeal, proto.MustMarshal(&proto.ObjectIDs{IDs: created})); err != nil {
 		return fmt.Errorf("ray: object store seal: %w", err)
@@ -452,11 +445,7 @@ func (rt *Runtime) writeStore(ctx context.Context, id ids.ObjectID, size int64, 
 		b, err = rt.node.Call(ctx, proto.NodeStoreCreate, req)
 	}
 	if err != nil {
-		var re *rpc.RemoteError
-		if errors.As(err, &re) && isStoreFull(re.Msg) {
-			return fmt.Errorf("%w: %s", ErrObjectStoreFull, re.Msg)
-		}
-		return fmt.Errorf("ray: object store: %w", err)
+		return storeError(err)
 	}
 	var sp proto.StorePath
 	if err := proto.Unmarshal(b, &sp); err != nil {
@@ -475,6 +464,19 @@ func (rt *Runtime) writeStore(ctx context.Context, id ids.ObjectID, size int64, 
 		return fmt.Errorf("ray: object store seal: %w", err)
 	}
 	return nil
+}
+
+// storeError is a failed create or write as the caller sees it: a full
+// store, the node's or /dev/shm's, is ErrObjectStoreFull.
+func storeError(err error) error {
+	var re *rpc.RemoteError
+	switch {
+	case errors.As(err, &re) && isStoreFull(re.Msg):
+		return fmt.Errorf("%w: %s", ErrObjectStoreFull, re.Msg)
+	case errors.Is(err, objstore.ErrObjectStoreFull):
+		return fmt.Errorf("%w: %v", ErrObjectStoreFull, err)
+	}
+	return fmt.Errorf("ray: object store: %w", err)
 }
 
 func isFullErr(err error) bool {
